@@ -1,0 +1,149 @@
+"""The server: configuration, storage, modules and listeners wired together."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+from typing import TYPE_CHECKING
+
+from ironwall.proto.stream import StreamOptions
+from ironwall.server.accounts import Accounts
+from ironwall.server.config import Config
+from ironwall.server.connection import ClientConnection
+from ironwall.server.hooks import Hooks
+from ironwall.server.limiter import AddressLimiter
+from ironwall.server.module import Module
+from ironwall.server.router import Router
+from ironwall.server.tls import TLSMaterial, ensure_self_signed, load_tls
+from ironwall.storage import StorageDriver, open_driver
+from ironwall.xml import ParserLimits
+
+if TYPE_CHECKING:
+    from xml.etree.ElementTree import Element
+
+__all__ = ["Server", "ServerError"]
+
+log = logging.getLogger("ironwall.server")
+
+
+class ServerError(RuntimeError):
+    """The server cannot start; the message says what to fix."""
+
+
+class Server:
+    """One Ironwall server process serving the configured domains."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.domains = frozenset(config.domains)
+        self.hooks = Hooks()
+        self.router = Router(self)
+        self.connections: set[ClientConnection] = set()
+        self.modules: dict[str, Module] = {}
+        self.limiter = AddressLimiter(
+            max_connections=config.limits.max_connections_per_address,
+            max_failures=config.limits.max_failed_logins_per_address,
+            window=config.limits.failed_login_window,
+        )
+        self.tls: TLSMaterial | None = None
+        self.storage: StorageDriver = open_driver(config.database_url)
+        self.accounts = Accounts(self.storage)
+        self.stream_options: StreamOptions
+        self._servers: list[asyncio.Server] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.addresses: list[tuple[str, int]] = []
+
+    def module(self, name: str) -> Module:
+        """The running module called ``name`` (KeyError if not loaded)."""
+        return self.modules[name]
+
+    @property
+    def disco_features(self) -> list[str]:
+        """Every feature the loaded modules declare for the server."""
+        return sorted({f for m in self.modules.values() for f in m.disco_features})
+
+    @property
+    def account_features(self) -> list[str]:
+        """Every feature the loaded modules declare for accounts."""
+        return sorted({f for m in self.modules.values() for f in m.account_features})
+
+    def _stream_features(self) -> list[Element]:
+        return [f for m in self.modules.values() for f in m.stream_features()]
+
+    async def start(self) -> list[tuple[str, int]]:
+        """Open storage, start modules and listeners; return the bound addresses."""
+        config = self.config
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        cert, key = config.certificate, config.private_key
+        if cert is None or key is None:
+            cert, key = ensure_self_signed(config.data_dir, config.domains)
+        try:
+            self.tls = load_tls(cert, key)
+        except ValueError as exc:
+            raise ServerError(str(exc)) from None
+        await self.storage.open()
+        for name in config.modules:
+            try:
+                module_file = importlib.import_module(f"ironwall.server.modules.{name}")
+            except ModuleNotFoundError:
+                raise ServerError(f"unknown module '{name}' in the configuration") from None
+            module: Module = module_file.MODULE(self)
+            self.modules[name] = module
+        for module in self.modules.values():
+            await module.start()
+        self.stream_options = StreamOptions(
+            domains=config.domains,
+            tls_available=True,
+            tls_required=config.tls_required,
+            registration=config.registration_open,
+            limits=ParserLimits(max_stanza_bytes=config.limits.max_stanza_bytes, max_depth=config.limits.max_depth),
+            extension_nonzas=[n for m in self.modules.values() for n in m.extension_nonzas],
+            stream_features=self._stream_features,
+        )
+        for listener in config.listeners:
+            try:
+                server = await asyncio.start_server(self._accept, listener.host, listener.port, limit=1 << 20)
+            except OSError as exc:
+                await self.stop()
+                raise ServerError(f"cannot listen on {listener.host}:{listener.port}: {exc.strerror}") from None
+            self._servers.append(server)
+            for sock in server.sockets:
+                host, port = sock.getsockname()[:2]
+                self.addresses.append((host, port))
+        where = ", ".join(f"{h}:{p}" for h, p in self.addresses)
+        log.info("Ironwall listening on %s for %s (data in %s)", where, ", ".join(config.domains), config.data_dir)
+        return self.addresses
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connection = ClientConnection(self, reader, writer)
+        try:
+            await connection.run()
+        except Exception:
+            log.exception("connection from %s failed", connection.address)
+
+    def spawn(self, coroutine: object) -> None:
+        """Run a background coroutine owned by the server (cancelled at stop)."""
+        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def stop(self) -> None:
+        """Close listeners and connections, stop modules, close storage."""
+        for server in self._servers:
+            server.close()
+        for connection in list(self.connections):
+            await connection.shutdown()
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        for _ in range(100):
+            if not self.connections:
+                break
+            await asyncio.sleep(0.01)
+        for module in reversed(list(self.modules.values())):
+            await module.stop()
+        await self.storage.close()
+        log.info("Ironwall stopped")

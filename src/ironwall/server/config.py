@@ -1,0 +1,160 @@
+"""Server configuration: embedded defaults, a TOML file, command-line overrides.
+
+With no file at all the server serves ``localhost`` from ``./ironwall-data`` with a
+self-signed certificate, on 127.0.0.1:5222, registration open (only on ``localhost``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Config", "ConfigError", "Limits", "Listener", "load_config"]
+
+DEFAULT_MODULES = (
+    "disco",
+    "ping",
+    "version",
+    "register",
+    "roster",
+    "presence",
+    "message",
+    "offline",
+)
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message says which setting and why."""
+
+
+@dataclass(frozen=True)
+class Listener:
+    """A client-to-server listening socket."""
+
+    host: str = "127.0.0.1"
+    port: int = 5222
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits; every one of them answers with a clear error when hit."""
+
+    max_stanza_bytes: int = 262144
+    max_depth: int = 32
+    auth_timeout: float = 30.0
+    keepalive_interval: float = 60.0
+    max_connections_per_address: int = 100
+    max_failed_logins_per_address: int = 10
+    failed_login_window: float = 300.0
+    max_offline_messages: int = 1000
+    max_resources_per_account: int = 10
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the server needs to start."""
+
+    domains: tuple[str, ...] = ("localhost",)
+    data_dir: Path = Path("ironwall-data")
+    listeners: tuple[Listener, ...] = (Listener(),)
+    certificate: Path | None = None
+    private_key: Path | None = None
+    tls_required: bool = True
+    registration: bool | None = None
+    storage: str | None = None
+    modules: tuple[str, ...] = DEFAULT_MODULES
+    limits: Limits = field(default_factory=Limits)
+    log_level: str = "info"
+
+    @property
+    def database_url(self) -> str:
+        """Where the storage driver keeps its data."""
+        return self.storage or f"sqlite:///{(self.data_dir / 'ironwall.db').resolve()}"
+
+    def registration_open(self, domain: str) -> bool:
+        """In-band registration is open on ``localhost`` unless configured otherwise."""
+        if self.registration is None:
+            return domain == "localhost"
+        return self.registration
+
+
+def _expect(value: Any, kind: type | tuple[type, ...], name: str) -> Any:
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(f"setting '{name}' has the wrong type ({type(value).__name__})")
+    return value
+
+
+def load_config(path: Path | None, **overrides: Any) -> Config:
+    """Read ``path`` (TOML) if given, then apply non-None command-line overrides."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    values: dict[str, Any] = {}
+    known = {f.name for f in dataclasses.fields(Config)}
+    for key, value in raw.items():
+        key = key.replace("-", "_")
+        if key not in known and key != "listen":
+            raise ConfigError(f"unknown setting '{key}' in {path}")
+        if key == "domains":
+            values["domains"] = tuple(_expect(d, str, "domains") for d in _expect(value, list, "domains"))
+        elif key == "listen":
+            listeners = []
+            for entry in _expect(value, list, "listen"):
+                entry = _expect(entry, dict, "listen")
+                listeners.append(
+                    Listener(
+                        host=_expect(entry.get("host", "127.0.0.1"), str, "listen.host"),
+                        port=_expect(entry.get("port", 5222), int, "listen.port"),
+                    )
+                )
+            values["listeners"] = tuple(listeners)
+        elif key in ("data_dir", "certificate", "private_key"):
+            values[key] = Path(_expect(value, str, key))
+        elif key in ("tls_required", "registration"):
+            values[key] = _expect(value, bool, key)
+        elif key in ("storage", "log_level"):
+            values[key] = _expect(value, str, key)
+        elif key == "modules":
+            values["modules"] = tuple(_expect(m, str, "modules") for m in _expect(value, list, "modules"))
+        elif key == "limits":
+            limit_fields = {f.name: f.type for f in dataclasses.fields(Limits)}
+            parsed = {}
+            for lkey, lvalue in _expect(value, dict, "limits").items():
+                lkey = lkey.replace("-", "_")
+                if lkey not in limit_fields:
+                    raise ConfigError(f"unknown limit '{lkey}' in {path}")
+                kind = (int, float) if limit_fields[lkey] == "float" else int
+                parsed[lkey] = _expect(lvalue, kind, f"limits.{lkey}")
+            values["limits"] = Limits(**parsed)
+    data_dir = overrides.pop("data_dir", None)
+    domain = overrides.pop("domain", None)
+    host = overrides.pop("host", None)
+    port = overrides.pop("port", None)
+    if overrides:
+        raise TypeError(f"unknown overrides: {sorted(overrides)}")
+    if data_dir is not None:
+        values["data_dir"] = Path(data_dir)
+    if domain is not None:
+        values["domains"] = (domain,)
+    if host is not None or port is not None:
+        base = values.get("listeners", (Listener(),))[0]
+        values["listeners"] = (
+            Listener(host=host if host is not None else base.host, port=port if port is not None else base.port),
+        )
+    config = Config(**values)
+    if not config.domains:
+        raise ConfigError("at least one domain must be configured")
+    if (config.certificate is None) != (config.private_key is None):
+        raise ConfigError("set both 'certificate' and 'private_key', or neither (for a self-signed one)")
+    for listener in config.listeners:
+        if not 0 <= listener.port <= 65535:
+            raise ConfigError(f"port {listener.port} is out of range")
+    return config

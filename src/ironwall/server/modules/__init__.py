@@ -1,0 +1,1 @@
+"""Ironwall server/modules."""

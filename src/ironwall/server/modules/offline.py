@@ -1,0 +1,80 @@
+"""XEP-0160 offline messages: stored durably, delivered at the next initial presence.
+
+Stored in the ``offline`` archive store with a XEP-0203 ``<delay/>`` stamp. The
+store call commits to disk before returning, so a message the server has taken is
+never lost by a crash. Each account has a quota; a full store bounces the message
+with an error that says so.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from xml.etree.ElementTree import Element, SubElement
+
+from ironwall.proto import ns
+from ironwall.proto.stanza import tag
+from ironwall.server.module import Module
+from ironwall.server.router import StanzaEvent
+from ironwall.server.session import Session
+from ironwall.storage import QuotaExceeded
+from ironwall.xml import XMLPolicyError, parse_document, serialize
+
+__all__ = ["MODULE", "Offline"]
+
+log = logging.getLogger(__name__)
+
+
+class Offline(Module):
+    """Stores messages for offline accounts and delivers them at login."""
+
+    name = "offline"
+    disco_features = ("msgoffline",)
+
+    async def start(self) -> None:
+        """Open the store and hook storage and delivery."""
+        self._store = self.server.storage.archive("offline")
+        self.server.hooks.on("message/offline", self._store_message)
+        self.server.hooks.on("presence-initial", self._deliver)
+
+    async def _store_message(self, event: StanzaEvent) -> bool:
+        assert event.to is not None
+        stanza = Element(event.stanza.tag, dict(event.stanza.attrib))
+        stanza.text = event.stanza.text
+        stanza.extend(list(event.stanza))
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        SubElement(stanza, tag(ns.DELAY, "delay"), {"from": event.to.domain, "stamp": stamp})
+        try:
+            await self._store.append(
+                str(event.to.bare),
+                serialize(stanza).decode(),
+                with_jid=str(event.sender.bare),
+                max_items=self.server.config.limits.max_offline_messages,
+            )
+        except QuotaExceeded:
+            self.server.router.bounce(
+                event.stanza, "service-unavailable", "the recipient's offline message storage is full"
+            )
+        return True
+
+    async def _deliver(self, session: Session) -> bool:
+        if session.priority < 0:
+            return False
+        owner = str(session.jid.bare)
+        items = await self._store.query(owner)
+        delivered = []
+        for item in items:
+            try:
+                stanza = parse_document(item.payload.encode())
+            except XMLPolicyError:
+                log.warning("dropping an unreadable offline message of %s", owner)
+                delivered.append(item.id)
+                continue
+            session.send(stanza)
+            delivered.append(item.id)
+        if delivered:
+            await self._store.delete(owner, ids=delivered)
+        return False
+
+
+MODULE = Offline

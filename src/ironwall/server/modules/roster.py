@@ -1,0 +1,261 @@
+"""RFC 6121 §2 roster management, and the subscription state table of §3.
+
+The roster is stored per account in the ``roster`` map store (contact bare JID ->
+item). Inbound subscription requests waiting for an answer are kept in the
+``subscription-requests`` map store, apart from the roster, until approved or denied,
+so that a request that arrives while the user is offline is delivered at next login.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field, replace
+from typing import Any
+from xml.etree.ElementTree import Element, SubElement
+
+from ironwall.proto import ns
+from ironwall.proto.jid import JID, InvalidJID
+from ironwall.proto.stanza import iq_result, tag
+from ironwall.server.module import Module
+from ironwall.server.router import StanzaEvent
+
+__all__ = ["INBOUND", "MODULE", "OUTBOUND", "Roster", "RosterItem"]
+
+_ITEM = tag(ns.ROSTER, "item")
+_MAX_NAME = 1024
+_MAX_GROUPS = 64
+
+#: RFC 6121 §3 subscription states (Appendix A "none + pending out" is written "none+ask").
+STATES = ("none", "none+ask", "to", "from", "from+ask", "both")
+
+#: How an outbound subscription stanza from the user changes the user's item for the contact.
+OUTBOUND: dict[str, dict[str, str]] = {
+    "subscribe": {"none": "none+ask", "from": "from+ask"},
+    "unsubscribe": {"none+ask": "none", "to": "none", "from+ask": "from", "both": "from"},
+    "subscribed": {"none": "from", "none+ask": "from+ask", "to": "both"},
+    "unsubscribed": {"from": "none", "from+ask": "none+ask", "both": "to"},
+}
+
+#: How an inbound subscription stanza from the contact changes the user's item for it.
+INBOUND: dict[str, dict[str, str]] = {
+    "subscribed": {"none+ask": "to", "from+ask": "both"},
+    "unsubscribe": {"from": "none", "from+ask": "none+ask", "both": "to"},
+    "unsubscribed": {"none+ask": "none", "to": "none", "from+ask": "from", "both": "from"},
+}
+
+
+@dataclass(frozen=True)
+class RosterItem:
+    """One contact in a roster."""
+
+    jid: JID
+    state: str = "none"
+    name: str | None = None
+    groups: tuple[str, ...] = ()
+    approved: bool = False
+
+    @property
+    def subscription(self) -> str:
+        """The wire ``subscription`` attribute."""
+        return self.state.split("+")[0]
+
+    @property
+    def ask(self) -> bool:
+        """True if the user's subscription request is pending."""
+        return self.state.endswith("+ask")
+
+    @property
+    def sends_presence_to_contact(self) -> bool:
+        """The contact is subscribed to the user's presence (``from`` or ``both``)."""
+        return self.subscription in ("from", "both")
+
+    @property
+    def receives_presence_from_contact(self) -> bool:
+        """The user is subscribed to the contact's presence (``to`` or ``both``)."""
+        return self.subscription in ("to", "both")
+
+    def to_element(self) -> Element:
+        """The ``<item/>`` for a roster result or push."""
+        attrs = {"jid": str(self.jid), "subscription": self.subscription}
+        if self.name:
+            attrs["name"] = self.name
+        if self.ask:
+            attrs["ask"] = "subscribe"
+        if self.approved:
+            attrs["approved"] = "true"
+        item = Element(_ITEM, attrs)
+        for group in self.groups:
+            SubElement(item, tag(ns.ROSTER, "group")).text = group
+        return item
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-safe form for storage."""
+        return {"state": self.state, "name": self.name, "groups": list(self.groups), "approved": self.approved}
+
+    @classmethod
+    def from_record(cls, jid: JID, record: Any) -> RosterItem:
+        """Inverse of ``to_record``."""
+        return cls(
+            jid=jid,
+            state=record.get("state", "none"),
+            name=record.get("name"),
+            groups=tuple(record.get("groups", ())),
+            approved=bool(record.get("approved", False)),
+        )
+
+
+@dataclass
+class _RosterChange:
+    item: RosterItem | None
+    removed: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Roster(Module):
+    """jabber:iq:roster get/set/push and the stores behind subscriptions."""
+
+    name = "roster"
+    account_features = ()
+
+    async def start(self) -> None:
+        """Open the stores and hook roster queries."""
+        self._items = self.server.storage.map("roster")
+        self._requests = self.server.storage.map("subscription_requests")
+        hooks = self.server.hooks
+        hooks.on(f"iq-get/self/{ns.ROSTER}", self._on_get)
+        hooks.on(f"iq-set/self/{ns.ROSTER}", self._on_set)
+        hooks.on(f"iq-get/bare/{ns.ROSTER}", self._on_foreign)
+        hooks.on(f"iq-set/bare/{ns.ROSTER}", self._on_foreign)
+        hooks.on("account-deleting", self._on_account_deleting)
+
+    def stream_features(self) -> list[Element]:
+        """Advertise subscription pre-approval (RFC 6121 §3.4)."""
+        return [Element(tag("urn:xmpp:features:pre-approval", "sub"))]
+
+    # -------------------------------------------------------------- storage
+
+    async def item(self, owner: JID, contact: JID) -> RosterItem | None:
+        """The owner's item for ``contact``, if any."""
+        record = await self._items.get(str(owner), str(contact))
+        return None if record is None else RosterItem.from_record(contact, record)
+
+    async def items(self, owner: JID) -> list[RosterItem]:
+        """The owner's whole roster."""
+        records = await self._items.get_all(str(owner))
+        result = []
+        for key, record in records.items():
+            try:
+                result.append(RosterItem.from_record(JID.parse(key), record))
+            except InvalidJID:
+                continue
+        return result
+
+    async def save(self, owner: JID, item: RosterItem) -> None:
+        """Store ``item`` and push it to the owner's interested resources."""
+        await self._items.set(str(owner), str(item.jid), item.to_record())
+        self.push(owner, item.to_element())
+
+    async def remove(self, owner: JID, contact: JID) -> None:
+        """Delete the item and push the removal."""
+        await self._items.set(str(owner), str(contact), None)
+        self.push(owner, Element(_ITEM, {"jid": str(contact), "subscription": "remove"}))
+
+    def push(self, owner: JID, item: Element) -> None:
+        """RFC 6121 §2.1.6: send a roster push to each interested resource."""
+        for session in self.server.router.resources(owner):
+            if not session.interested:
+                continue
+            iq = Element(tag(ns.CLIENT, "iq"), {"type": "set", "id": "push-" + secrets.token_hex(6), "to": str(session.jid)})
+            query = SubElement(iq, tag(ns.ROSTER, "query"))
+            query.append(item)
+            session.send(iq)
+
+    async def pending_requests(self, owner: JID) -> dict[str, str]:
+        """Inbound subscription requests awaiting an answer: contact -> stored stanza."""
+        records = await self._requests.get_all(str(owner))
+        return {k: v for k, v in records.items() if isinstance(v, str)}
+
+    async def set_pending_request(self, owner: JID, contact: JID, stanza: str | None) -> None:
+        """Remember (or with None forget) an inbound subscription request."""
+        await self._requests.set(str(owner), str(contact), stanza)
+
+    # ------------------------------------------------------------ iq handlers
+
+    async def _on_get(self, event: StanzaEvent) -> bool:
+        if event.origin is not None:
+            event.origin.interested = True
+        query = Element(tag(ns.ROSTER, "query"))
+        for item in await self.items(event.sender.bare):
+            query.append(item.to_element())
+        self.server.router.deliver_local(iq_result(event.stanza, query))
+        return True
+
+    async def _on_foreign(self, event: StanzaEvent) -> bool:
+        self.server.router.bounce(event.stanza, "forbidden", "a roster belongs to its owner only")
+        return True
+
+    async def _on_set(self, event: StanzaEvent) -> bool:
+        router = self.server.router
+        stanza = event.stanza
+        owner = event.sender.bare
+        items = stanza[0].findall(_ITEM)
+        if len(items) != 1 or len(stanza[0]) != 1:
+            router.bounce(stanza, "bad-request", "a roster set carries exactly one item")
+            return True
+        element = items[0]
+        try:
+            contact = JID.parse(element.get("jid") or "")
+        except InvalidJID:
+            router.bounce(stanza, "jid-malformed", "the item's jid is not a valid JID")
+            return True
+        if contact.resource is not None:
+            router.bounce(stanza, "bad-request", "roster items are bare JIDs")
+            return True
+        current = await self.item(owner, contact)
+        if element.get("subscription") == "remove":
+            if current is None:
+                router.bounce(stanza, "item-not-found", "that contact is not in the roster")
+                return True
+            router.deliver_local(iq_result(stanza))
+            await self._remove_contact(event, owner, current)
+            return True
+        groups = [(g.text or "").strip() for g in element.findall(tag(ns.ROSTER, "group"))]
+        name = element.get("name")
+        if any(not g for g in groups):
+            router.bounce(stanza, "not-acceptable", "a group name cannot be empty")
+            return True
+        if len(set(groups)) != len(groups):
+            router.bounce(stanza, "bad-request", "a group appears twice")
+            return True
+        if len(groups) > _MAX_GROUPS or (name and len(name) > _MAX_NAME) or any(len(g) > _MAX_NAME for g in groups):
+            router.bounce(stanza, "not-acceptable", "the name or groups are too long")
+            return True
+        base = current or RosterItem(contact)
+        updated = replace(base, name=name or None, groups=tuple(groups))
+        router.deliver_local(iq_result(stanza))
+        await self.save(owner, updated)
+        return True
+
+    async def _remove_contact(self, event: StanzaEvent, owner: JID, item: RosterItem) -> None:
+        # RFC 6121 §2.5.3: removing an item cancels both directions of the subscription.
+        await self.remove(owner, item.jid)
+        await self.set_pending_request(owner, item.jid, None)
+        router = self.server.router
+        if item.subscription in ("to", "both") or item.ask:
+            await router.route(_subscription("unsubscribe", owner, item.jid))
+        if item.subscription in ("from", "both"):
+            await router.route(_subscription("unsubscribed", owner, item.jid))
+
+    async def _on_account_deleting(self, account: JID) -> bool:
+        for item in await self.items(account):
+            if item.subscription != "none" or item.ask:
+                await self.server.router.route(_subscription("unsubscribed", account, item.jid))
+                await self.server.router.route(_subscription("unsubscribe", account, item.jid))
+        return False
+
+
+def _subscription(kind: str, sender: JID, to: JID) -> Element:
+    return Element(tag(ns.CLIENT, "presence"), {"type": kind, "from": str(sender), "to": str(to)})
+
+
+MODULE = Roster

@@ -1,0 +1,61 @@
+"""A bound client session as modules see it: its address, presence state, and a way to send."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from xml.etree.ElementTree import Element
+
+from ironwall.proto.jid import JID
+
+__all__ = ["Session"]
+
+
+class Session:
+    """One connected, authenticated, resource-bound client."""
+
+    __slots__ = (
+        "address",
+        "available",
+        "directed",
+        "interested",
+        "jid",
+        "presence",
+        "priority",
+        "_close",
+        "_send",
+        "extra",
+    )
+
+    def __init__(
+        self,
+        jid: JID,
+        address: str,
+        send: Callable[[Element], None],
+        close: Callable[[str, str], None],
+    ) -> None:
+        self.jid = jid
+        self.address = address
+        #: Sent initial presence and not yet unavailable (RFC 6121 "available resource").
+        self.available = False
+        #: Requested the roster (RFC 6121 "interested resource").
+        self.interested = False
+        #: The last available presence it broadcast, answered to probes.
+        self.presence: Element | None = None
+        self.priority = 0
+        #: Entities it sent directed presence to, told when it goes offline.
+        self.directed: set[JID] = set()
+        #: Per-module state, keyed by module name.
+        self.extra: dict[str, object] = {}
+        self._send = send
+        self._close = close
+
+    def send(self, stanza: Element) -> None:
+        """Queue ``stanza`` on this session's stream."""
+        self._send(stanza)
+
+    def close(self, condition: str, text: str = "") -> None:
+        """Close the session's stream with a stream error."""
+        self._close(condition, text)
+
+    def __repr__(self) -> str:
+        return f"<Session {self.jid}>"

@@ -1,0 +1,1 @@
+"""Shared test harness: real servers on ephemeral loopback ports, real clients."""

@@ -1,0 +1,109 @@
+"""Start the real Ironwall server for a test: in this process, or as a child process."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from ironwall.server.app import Server
+from ironwall.server.config import Config, Limits, Listener
+
+from support.tls import test_pki
+
+
+def make_config(data_dir: Path, *, limits: dict[str, Any] | None = None, **overrides: Any) -> Config:
+    """A loopback config on an ephemeral port with the test PKI's certificate."""
+    pki = test_pki()
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "listeners": (Listener("127.0.0.1", 0),),
+        "certificate": pki.cert_pem,
+        "private_key": pki.key_pem,
+        "limits": dataclasses.replace(Limits(), **(limits or {})),
+    }
+    values.update(overrides)
+    return Config(**values)
+
+
+@contextlib.asynccontextmanager
+async def running_server(data_dir: Path, **kwargs: Any) -> AsyncIterator[Server]:
+    """The server running in this event loop until the block exits."""
+    server = Server(make_config(data_dir, **kwargs))
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def server_port(server: Server) -> int:
+    """The ephemeral port the server listens on."""
+    return server.addresses[0][1]
+
+
+_LISTEN_LINE = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
+
+
+class ServerProcess:
+    """``ironwall server`` as a child process, driven by its command-line contract."""
+
+    def __init__(self, data_dir: Path, *, extra_args: list[str] | None = None, config: Path | None = None) -> None:
+        self.data_dir = data_dir
+        self.extra_args = extra_args or []
+        self.config = config
+        self.process: subprocess.Popen[str] | None = None
+        self.port = 0
+        self.output: list[str] = []
+
+    def start(self, port: int = 0, timeout: float = 30.0) -> int:
+        """Start it and wait for its "listening" log line; return the port."""
+        args = [sys.executable, "-m", "ironwall.cli.main", "server", "--data-dir", str(self.data_dir), "--port", str(port)]
+        if self.config is not None:
+            args += ["--config", str(self.config)]
+        self.process = subprocess.Popen(
+            args + self.extra_args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        deadline = time.monotonic() + timeout
+        assert self.process.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            self.output.append(line)
+            if match := _LISTEN_LINE.search(line):
+                self.port = int(match.group(1))
+                return self.port
+        self.kill()
+        raise RuntimeError("server did not start:\n" + "".join(self.output))
+
+    def stop(self, timeout: float = 15.0) -> int:
+        """SIGTERM it, wait for it to exit, and return its exit code."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            out, _ = self.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            out, _ = self.process.communicate(timeout=timeout)
+        self.output.append(out or "")
+        return self.process.returncode
+
+    def kill(self) -> None:
+        """SIGKILL it (a crash)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.communicate(timeout=15)
