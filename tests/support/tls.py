@@ -32,3 +32,7 @@ def test_pki() -> PKI:
     key_pem = directory / "server.key"
     cert.private_key_pem.write_to_path(str(key_pem))
     return PKI(ca_pem, cert_pem, key_pem)
+
+
+# Not a test, although its name starts with "test_".
+test_pki.__test__ = False  # type: ignore[attr-defined]

@@ -49,6 +49,7 @@ def register(commands: Any) -> None:
 
 async def _run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
     driver = open_driver(config.database_url)
     await driver.open()
     try:
