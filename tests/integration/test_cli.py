@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from ironwall.cli.main import build_parser
-
 from support.client import connected
 from support.server import ServerProcess
 from support.tls import test_pki
@@ -64,13 +63,29 @@ async def test_server_runs_admin_works_while_it_runs_and_sigterm_stops_it(tmp_pa
     server = ServerProcess(data, config=config)
     port = server.start()
     try:
-        added = ironwall("admin", "--data-dir", str(data), "--config", str(config), "adduser", "alice@localhost", stdin=PASSWORD + "\n")
+        added = ironwall(
+            "admin",
+            "--data-dir",
+            str(data),
+            "--config",
+            str(config),
+            "adduser",
+            "alice@localhost",
+            stdin=PASSWORD + "\n",
+        )
         assert added.returncode == 0, added.stderr
         listed = ironwall("admin", "--data-dir", str(data), "--config", str(config), "users")
         assert listed.stdout.split() == ["alice@localhost"]
         async with connected("alice@localhost", PASSWORD, port) as alice:
             assert alice.boundjid.bare == "alice@localhost"
-        changed = ironwall("admin", "--data-dir", str(data), "passwd", "alice@localhost", stdin="another password\n")
+        changed = ironwall(
+            "admin",
+            "--data-dir",
+            str(data),
+            "passwd",
+            "alice@localhost",
+            stdin="another password\n",
+        )
         assert changed.returncode == 0, changed.stderr
         async with connected("alice@localhost", "another password", port) as alice:
             assert alice.boundjid.bare == "alice@localhost"
@@ -80,12 +95,18 @@ async def test_server_runs_admin_works_while_it_runs_and_sigterm_stops_it(tmp_pa
     log = (data / "ironwall.log").read_text(encoding="utf-8")
     assert f"listening on 127.0.0.1:{port}" in log
     assert "stopped" in log
-    assert PASSWORD not in log and "another password" not in log
+    assert PASSWORD not in log
+    assert "another password" not in log
 
 
 def test_admin_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
     data = str(tmp_path / "data")
-    assert ironwall("admin", "--data-dir", data, "adduser", "bob@localhost", stdin=PASSWORD + "\n").returncode == 0
+    assert (
+        ironwall(
+            "admin", "--data-dir", data, "adduser", "bob@localhost", stdin=PASSWORD + "\n"
+        ).returncode
+        == 0
+    )
     cases = [
         (("adduser", "bob@localhost"), "already exists"),
         (("adduser", "not a jid@@"), "not a valid address"),
@@ -135,7 +156,9 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize("password", ["Tr0ub4dor&3-horse", "pässwörd-ünïcode-ok"])
 def test_database_holds_no_recoverable_password(tmp_path: Path, password: str) -> None:
     data = str(tmp_path / "data")
-    result = ironwall("admin", "--data-dir", data, "adduser", "dave@localhost", stdin=password + "\n")
+    result = ironwall(
+        "admin", "--data-dir", data, "adduser", "dave@localhost", stdin=password + "\n"
+    )
     assert result.returncode == 0, result.stderr
     database = Path(data) / "ironwall.db"
     blobs = [database.read_bytes()]
@@ -144,7 +167,13 @@ def test_database_holds_no_recoverable_password(tmp_path: Path, password: str) -
         if extra.exists():
             blobs.append(extra.read_bytes())
     raw = password.encode()
-    encodings = [raw, password.encode("utf-16-le"), base64.b64encode(raw), raw.hex().encode(), base64.b16encode(raw)]
+    encodings = [
+        raw,
+        password.encode("utf-16-le"),
+        base64.b64encode(raw),
+        raw.hex().encode(),
+        base64.b16encode(raw),
+    ]
     for blob in blobs:
         for encoded in encodings:
             assert encoded not in blob
@@ -153,4 +182,5 @@ def test_database_holds_no_recoverable_password(tmp_path: Path, password: str) -
         dumped = "\n".join(connection.iterdump())
     assert rows
     assert password not in dumped
-    assert "stored_key" in dumped and "server_key" in dumped
+    assert "stored_key" in dumped
+    assert "server_key" in dumped

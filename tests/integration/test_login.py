@@ -6,10 +6,9 @@ import asyncio
 
 from ironwall.proto.jid import JID
 from ironwall.server.app import Server
-
-from conftest import PASSWORD, add_users
 from support.client import XMPPClient, connected
 from support.server import server_port
+from support.users import PASSWORD, add_users
 
 
 async def test_in_band_registration_then_login(server: Server) -> None:
@@ -36,7 +35,9 @@ async def test_scram_sha_256_is_negotiated_over_starttls(server: Server) -> None
     await add_users(server, "alice")
     mechanisms: list[str] = []
     client = XMPPClient("alice@localhost", PASSWORD)
-    client.add_event_handler("auth_success", lambda _e: mechanisms.append(client.plugin["feature_mechanisms"].mech.name))
+    client.add_event_handler(
+        "auth_success", lambda _e: mechanisms.append(client.plugin["feature_mechanisms"].mech.name)
+    )
     await client.start(server_port(server))
     try:
         # slixmpp binds channels only with tls-unique, which TLS 1.3 lacks, so it picks plain SCRAM.
@@ -64,13 +65,15 @@ async def test_explicit_resource_is_bound(server: Server) -> None:
 async def test_resource_conflict_new_login_wins(server: Server) -> None:
     await add_users(server, "alice")
     port = server_port(server)
-    async with connected("alice@localhost/desk", PASSWORD, port) as first:
-        async with connected("alice@localhost/desk", PASSWORD, port) as second:
-            error = await asyncio.wait_for(first.stream_errors.get(), 10)
-            assert error["condition"] == "conflict"
-            assert str(second.boundjid) == "alice@localhost/desk"
-            sessions = server.router.resources(JID.parse("alice@localhost"))
-            assert len(sessions) == 1
+    async with (
+        connected("alice@localhost/desk", PASSWORD, port) as first,
+        connected("alice@localhost/desk", PASSWORD, port) as second,
+    ):
+        error = await asyncio.wait_for(first.stream_errors.get(), 10)
+        assert error["condition"] == "conflict"
+        assert str(second.boundjid) == "alice@localhost/desk"
+        sessions = server.router.resources(JID.parse("alice@localhost"))
+        assert len(sessions) == 1
 
 
 async def test_ping_disco_and_version(server: Server) -> None:

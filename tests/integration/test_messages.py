@@ -7,10 +7,9 @@ from pathlib import Path
 
 from ironwall.proto.jid import JID
 from ironwall.server.app import Server
-
-from conftest import PASSWORD, add_users
 from support.client import XMPPClient, connected
 from support.server import running_server, server_port
+from support.users import PASSWORD, add_users
 
 
 async def _error_of(client: XMPPClient, timeout: float = 10) -> str:
@@ -24,9 +23,11 @@ async def _error_of(client: XMPPClient, timeout: float = 10) -> str:
 async def test_message_to_bare_jid_reaches_every_available_resource(server: Server) -> None:
     alice, bob = await add_users(server, "alice", "bob")
     port = server_port(server)
-    async with connected(alice, PASSWORD, port) as a, connected(f"{bob}/one", PASSWORD, port) as b1, connected(
-        f"{bob}/two", PASSWORD, port
-    ) as b2:
+    async with (
+        connected(alice, PASSWORD, port) as a,
+        connected(f"{bob}/one", PASSWORD, port) as b1,
+        connected(f"{bob}/two", PASSWORD, port) as b2,
+    ):
         a.send_message(mto=bob, mbody="hello both", mtype="chat")
         for client in (b1, b2):
             message = await client.next_message()
@@ -37,9 +38,11 @@ async def test_message_to_bare_jid_reaches_every_available_resource(server: Serv
 async def test_message_to_full_jid_reaches_only_that_resource(server: Server) -> None:
     alice, bob = await add_users(server, "alice", "bob")
     port = server_port(server)
-    async with connected(alice, PASSWORD, port) as a, connected(f"{bob}/one", PASSWORD, port) as b1, connected(
-        f"{bob}/two", PASSWORD, port
-    ) as b2:
+    async with (
+        connected(alice, PASSWORD, port) as a,
+        connected(f"{bob}/one", PASSWORD, port) as b1,
+        connected(f"{bob}/two", PASSWORD, port) as b2,
+    ):
         a.send_message(mto=f"{bob}/two", mbody="only two", mtype="chat")
         assert (await b2.next_message())["body"] == "only two"
         a.send_message(mto=f"{bob}/one", mbody="now one", mtype="chat")
@@ -130,15 +133,25 @@ async def test_message_to_other_domain_is_remote_server_not_found(server: Server
 async def test_iq_errors(server: Server) -> None:
     alice, _bob = await add_users(server, "alice", "bob")
     async with connected(alice, PASSWORD, server_port(server)) as a:
-        unknown = await a.raw_iq("<iq type='get' to='localhost'><query xmlns='urn:example:unknown'/></iq>")
+        unknown = await a.raw_iq(
+            "<iq type='get' to='localhost'><query xmlns='urn:example:unknown'/></iq>"
+        )
         assert unknown["error"]["condition"] == "feature-not-implemented"
-        to_offline_resource = await a.raw_iq("<iq type='get' to='bob@localhost/none'><ping xmlns='urn:xmpp:ping'/></iq>")
+        to_offline_resource = await a.raw_iq(
+            "<iq type='get' to='bob@localhost/none'><ping xmlns='urn:xmpp:ping'/></iq>"
+        )
         assert to_offline_resource["error"]["condition"] == "service-unavailable"
-        to_missing_user = await a.raw_iq("<iq type='get' to='ghost@localhost'><query xmlns='urn:example:x'/></iq>")
+        to_missing_user = await a.raw_iq(
+            "<iq type='get' to='ghost@localhost'><query xmlns='urn:example:x'/></iq>"
+        )
         assert to_missing_user["error"]["condition"] == "service-unavailable"
-        two_payloads = await a.raw_iq("<iq type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/><x xmlns='y'/></iq>")
+        two_payloads = await a.raw_iq(
+            "<iq type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/><x xmlns='y'/></iq>"
+        )
         assert two_payloads["error"]["condition"] == "bad-request"
-        bad_to = await a.raw_exchange("<iq type='get' id='bad1' to='@bad'><ping xmlns='urn:xmpp:ping'/></iq>", "bad1")
+        bad_to = await a.raw_exchange(
+            "<iq type='get' id='bad1' to='@bad'><ping xmlns='urn:xmpp:ping'/></iq>", "bad1"
+        )
         assert bad_to["type"] == "error"
         assert bad_to["error"]["condition"] == "jid-malformed"
         assert bad_to["from"] == JID.parse("localhost").domain
@@ -162,7 +175,9 @@ async def test_password_change_and_account_removal(server: Server) -> None:
         )
         assert changed["type"] == "result"
     async with connected(alice, "a new password", port) as a:
-        removed = await a.raw_iq("<iq type='set'><query xmlns='jabber:iq:register'><remove/></query></iq>")
+        removed = await a.raw_iq(
+            "<iq type='set'><query xmlns='jabber:iq:register'><remove/></query></iq>"
+        )
         assert removed["type"] == "result"
         await asyncio.wait_for(a.disconnected_event.wait(), 10)
     assert not await server.accounts.exists(JID.parse(alice))

@@ -6,10 +6,9 @@ import asyncio
 
 from ironwall.proto.jid import JID
 from ironwall.server.app import Server
-
-from conftest import PASSWORD, add_users
 from support.client import XMPPClient, connected
 from support.server import server_port
+from support.users import PASSWORD, add_users
 
 ROSTER = "jabber:iq:roster"
 
@@ -23,7 +22,10 @@ async def _roster_item(server: Server, owner: str, contact: str) -> tuple[str, b
 async def test_roster_set_pushes_and_get_returns_item(server: Server) -> None:
     await add_users(server, "alice")
     port = server_port(server)
-    async with connected("alice@localhost/a", PASSWORD, port) as a1, connected("alice@localhost/b", PASSWORD, port) as a2:
+    async with (
+        connected("alice@localhost/a", PASSWORD, port) as a1,
+        connected("alice@localhost/b", PASSWORD, port) as a2,
+    ):
         result = await a1.raw_iq(
             f"<iq type='set'><query xmlns='{ROSTER}'><item jid='bob@localhost' name='Bob'>"
             "<group>Friends</group></item></query></iq>"
@@ -42,20 +44,27 @@ async def test_roster_errors(server: Server) -> None:
     await add_users(server, "alice", "bob")
     async with connected("alice@localhost", PASSWORD, server_port(server)) as alice:
         two_items = await alice.raw_iq(
-            f"<iq type='set'><query xmlns='{ROSTER}'><item jid='x@localhost'/><item jid='y@localhost'/></query></iq>"
+            f"<iq type='set'><query xmlns='{ROSTER}'>"
+            "<item jid='x@localhost'/><item jid='y@localhost'/></query></iq>"
         )
         assert two_items["error"]["condition"] == "bad-request"
-        malformed = await alice.raw_iq(f"<iq type='set'><query xmlns='{ROSTER}'><item jid='@@'/></query></iq>")
+        malformed = await alice.raw_iq(
+            f"<iq type='set'><query xmlns='{ROSTER}'><item jid='@@'/></query></iq>"
+        )
         assert malformed["error"]["condition"] == "jid-malformed"
         empty_group = await alice.raw_iq(
-            f"<iq type='set'><query xmlns='{ROSTER}'><item jid='x@localhost'><group/></item></query></iq>"
+            f"<iq type='set'><query xmlns='{ROSTER}'>"
+            "<item jid='x@localhost'><group/></item></query></iq>"
         )
         assert empty_group["error"]["condition"] == "not-acceptable"
         remove_missing = await alice.raw_iq(
-            f"<iq type='set'><query xmlns='{ROSTER}'><item jid='nobody@localhost' subscription='remove'/></query></iq>"
+            f"<iq type='set'><query xmlns='{ROSTER}'>"
+            "<item jid='nobody@localhost' subscription='remove'/></query></iq>"
         )
         assert remove_missing["error"]["condition"] == "item-not-found"
-        foreign = await alice.raw_iq(f"<iq type='get' to='bob@localhost'><query xmlns='{ROSTER}'/></iq>")
+        foreign = await alice.raw_iq(
+            f"<iq type='get' to='bob@localhost'><query xmlns='{ROSTER}'/></iq>"
+        )
         assert foreign["error"]["condition"] == "forbidden"
 
 

@@ -16,11 +16,12 @@ from typing import Any
 
 from ironwall.server.app import Server
 from ironwall.server.config import Config, Limits, Listener
-
 from support.tls import test_pki
 
 
-def make_config(data_dir: Path, *, limits: dict[str, Any] | None = None, **overrides: Any) -> Config:
+def make_config(
+    data_dir: Path, *, limits: dict[str, Any] | None = None, **overrides: Any
+) -> Config:
     """A loopback config on an ephemeral port with the test PKI's certificate."""
     pki = test_pki()
     values: dict[str, Any] = {
@@ -56,7 +57,9 @@ _LISTEN_LINE = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
 class ServerProcess:
     """``ironwall server`` as a child process, driven by its command-line contract."""
 
-    def __init__(self, data_dir: Path, *, extra_args: list[str] | None = None, config: Path | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, *, extra_args: list[str] | None = None, config: Path | None = None
+    ) -> None:
         self.data_dir = data_dir
         self.extra_args = extra_args or []
         self.config = config
@@ -66,7 +69,16 @@ class ServerProcess:
 
     def start(self, port: int = 0, timeout: float = 30.0) -> int:
         """Start it and wait for its "listening" log line; return the port."""
-        args = [sys.executable, "-m", "ironwall.cli.main", "server", "--data-dir", str(self.data_dir), "--port", str(port)]
+        args = [
+            sys.executable,
+            "-m",
+            "ironwall.cli.main",
+            "server",
+            "--data-dir",
+            str(self.data_dir),
+            "--port",
+            str(port),
+        ]
         if self.config is not None:
             args += ["--config", str(self.config)]
         self.process = subprocess.Popen(

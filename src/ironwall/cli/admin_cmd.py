@@ -30,20 +30,29 @@ def register(commands: Any) -> None:
     adduser = actions.add_parser(
         "adduser",
         help="create an account",
-        description="Create an account. The password is read from standard input, or asked for on a terminal.",
+        description=(
+            "Create an account. The password is read from standard input, "
+            "or asked for on a terminal."
+        ),
     )
     adduser.add_argument("jid", metavar="JID", help="the new account, e.g. alice@localhost")
     passwd = actions.add_parser(
         "passwd",
         help="set an account's password",
-        description="Set a new password. It is read from standard input, or asked for on a terminal.",
+        description=(
+            "Set a new password. It is read from standard input, or asked for on a terminal."
+        ),
     )
     passwd.add_argument("jid", metavar="JID", help="the account, e.g. alice@localhost")
     deluser = actions.add_parser(
-        "deluser", help="delete an account", description="Delete an account and everything stored for it."
+        "deluser",
+        help="delete an account",
+        description="Delete an account and everything stored for it.",
     )
     deluser.add_argument("jid", metavar="JID", help="the account, e.g. alice@localhost")
-    actions.add_parser("users", help="list accounts", description="List every account, one per line.")
+    actions.add_parser(
+        "users", help="list accounts", description="List every account, one per line."
+    )
     parser.set_defaults(run=run)
 
 
@@ -60,10 +69,14 @@ async def _run(args: argparse.Namespace) -> int:
             return 0
         jid = account_jid(args.jid)
         if jid.domain not in config.domains:
-            raise CommandError(f"{jid.domain} is not a domain of this server ({', '.join(config.domains)})")
+            raise CommandError(
+                f"{jid.domain} is not a domain of this server ({', '.join(config.domains)})"
+            )
         if args.action == "adduser":
             if await accounts.exists(jid):
-                raise CommandError(f"the account {jid} already exists; use 'passwd' to change its password")
+                raise CommandError(
+                    f"the account {jid} already exists; use 'passwd' to change its password"
+                )
             await accounts.create(jid, read_secret(f"Password for {jid}: ", confirm=True))
             print(f"created {jid}")
         elif args.action == "passwd":

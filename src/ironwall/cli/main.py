@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from ironwall import __version__
 from ironwall.cli import admin_cmd, server_cmd
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:

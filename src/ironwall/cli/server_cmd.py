@@ -15,14 +15,18 @@ from ironwall.server.app import Server, ServerError
 from ironwall.server.config import Config, ConfigError, load_config
 from ironwall.storage import StorageError
 
-__all__ = ["register", "config_from_args"]
+__all__ = ["config_from_args", "register"]
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """The options every server-side command shares."""
-    parser.add_argument("--config", type=Path, metavar="FILE", help="TOML configuration file (see README)")
     parser.add_argument(
-        "--data-dir", metavar="DIR", help="where the database, TLS certificate and log live (default: ./ironwall-data)"
+        "--config", type=Path, metavar="FILE", help="TOML configuration file (see README)"
+    )
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="where the database, TLS certificate and log live (default: ./ironwall-data)",
     )
 
 
@@ -38,9 +42,16 @@ def register(commands: Any) -> None:
         ),
     )
     add_config_arguments(parser)
-    parser.add_argument("--domain", metavar="NAME", help="the XMPP domain to serve (default: localhost)")
+    parser.add_argument(
+        "--domain", metavar="NAME", help="the XMPP domain to serve (default: localhost)"
+    )
     parser.add_argument("--host", metavar="ADDR", help="address to listen on (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, metavar="N", help="port to listen on (default: 5222; 0 picks a free one)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        metavar="N",
+        help="port to listen on (default: 5222; 0 picks a free one)",
+    )
     parser.set_defaults(run=run)
 
 

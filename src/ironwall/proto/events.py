@@ -16,13 +16,13 @@ __all__ = [
     "Authenticated",
     "BindRequested",
     "CredentialsNeeded",
+    "NonzaReceived",
     "PreAuthStanza",
     "StanzaReceived",
     "StreamClosed",
     "StreamEvent",
     "StreamOpened",
     "TLSRequested",
-    "NonzaReceived",
 ]
 
 

@@ -3,6 +3,7 @@
 __all__ = [
     "BIND",
     "CLIENT",
+    "DELAY",
     "DISCO_INFO",
     "DISCO_ITEMS",
     "PING",
@@ -18,7 +19,6 @@ __all__ = [
     "TLS",
     "VERSION",
     "XML",
-    "DELAY",
 ]
 
 CLIENT = "jabber:client"

@@ -28,10 +28,10 @@ from scramp import ScramException, ScramMechanism
 
 __all__ = [
     "DEFAULT_ITERATIONS",
+    "SASLChallenge",
     "SASLFailure",
     "SASLServer",
     "SASLSuccess",
-    "SASLChallenge",
     "check_password",
     "make_verifiers",
     "mechanisms_for",
@@ -160,7 +160,9 @@ class SASLServer:
     connection, or None when there is none.
     """
 
-    def __init__(self, mechanism: str, *, offered: list[str], channel_binding: bytes | None) -> None:
+    def __init__(
+        self, mechanism: str, *, offered: list[str], channel_binding: bytes | None
+    ) -> None:
         self.mechanism = mechanism
         self._offered = offered
         self._channel_binding = channel_binding

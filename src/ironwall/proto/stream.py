@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import enum
 import secrets
 from collections.abc import Callable, Iterable
@@ -22,8 +23,8 @@ from xml.etree.ElementTree import Element, SubElement
 
 from ironwall.proto import ns
 from ironwall.proto.events import (
-    AuthFailed,
     Authenticated,
+    AuthFailed,
     BindRequested,
     CredentialsNeeded,
     NonzaReceived,
@@ -40,23 +41,27 @@ from ironwall.proto.sasl import (
     SASLFailure,
     SASLServer,
     SASLStep,
-    SASLSuccess,
     mechanisms_for,
 )
 from ironwall.proto.stanza import error_reply, iq_result, tag
 from ironwall.xml import (
     ParserLimits,
-    StanzaReceived as ParsedElement,
     StreamEnded,
-    StreamOpened as ParsedHeader,
     StreamParser,
     XMLPolicyError,
     serialize,
+)
+from ironwall.xml import (
+    StanzaReceived as ParsedElement,
+)
+from ironwall.xml import (
+    StreamOpened as ParsedHeader,
 )
 
 __all__ = ["LocalProtocolError", "ServerStream", "State", "StreamOptions"]
 
 MAX_AUTH_ATTEMPTS = 3
+_STREAM_PREFIX = {ns.STREAM: "stream"}
 
 
 class LocalProtocolError(Exception):
@@ -160,7 +165,9 @@ class ServerStream:
         if self.state is State.CLOSED:
             return []
         if self.state is State.TLS_STARTING:
-            return self._fail("policy-violation", "data sent between <starttls/> and the TLS handshake")
+            return self._fail(
+                "policy-violation", "data sent between <starttls/> and the TLS handshake"
+            )
         try:
             parsed = self._parser.feed(data)
         except XMLPolicyError as exc:
@@ -227,10 +234,8 @@ class ServerStream:
         if domain:
             attrs["from"] = domain
         if peer:
-            try:
+            with contextlib.suppress(InvalidJID):
                 attrs["to"] = str(JID.parse(peer))
-            except InvalidJID:
-                pass
         rendered = " ".join(f"{k}='{_escape_attr(v)}'" for k, v in attrs.items())
         self._out += f"<?xml version='1.0'?><stream:stream {rendered}>".encode()
 
@@ -248,10 +253,14 @@ class ServerStream:
                     SubElement(mechanisms, tag(ns.SASL, "mechanism")).text = name
                 if self._channel_binding is not None:
                     cb = SubElement(features, tag(ns.SASL_CB, "sasl-channel-binding"))
-                    SubElement(cb, tag(ns.SASL_CB, "channel-binding"), {"type": "tls-server-end-point"})
+                    SubElement(
+                        cb, tag(ns.SASL_CB, "channel-binding"), {"type": "tls-server-end-point"}
+                    )
                 if self.domain and opts.registration(self.domain):
                     SubElement(features, tag(ns.REGISTER_FEATURE, "register"))
-            self.state = State.TLS_OFFERED if not self.secure and opts.tls_available else State.AUTH_OFFERED
+            self.state = (
+                State.TLS_OFFERED if not self.secure and opts.tls_available else State.AUTH_OFFERED
+            )
         else:
             SubElement(features, tag(ns.BIND, "bind"))
             session = SubElement(features, tag(ns.SESSION, "session"))
@@ -259,7 +268,7 @@ class ServerStream:
             for extra in opts.stream_features():
                 features.append(extra)
             self.state = State.BIND_OFFERED
-        self._out += serialize(features, parent_ns=ns.CLIENT)
+        self._out += serialize(features, parent_ns=ns.CLIENT, prefixes=_STREAM_PREFIX)
 
     def _mechanisms(self) -> list[str]:
         return mechanisms_for(tls=self.secure, channel_binding=self._channel_binding is not None)
@@ -272,7 +281,11 @@ class ServerStream:
         if name in self._options.extension_nonzas and "extension" in accepts:
             return [NonzaReceived(element)]
         if name not in accepts:
-            if self.state in (State.TLS_OFFERED, State.AUTH_OFFERED) and self._options.tls_required and not self.secure:
+            if (
+                self.state in (State.TLS_OFFERED, State.AUTH_OFFERED)
+                and self._options.tls_required
+                and not self.secure
+            ):
                 raise _StreamError("policy-violation", "STARTTLS is required on this server")
             if self.jid is None:
                 raise _StreamError("not-authorized", "authenticate first")
@@ -329,7 +342,9 @@ class ServerStream:
             initial = _b64(element.text)
         except ValueError:
             return self._sasl_failed(None, SASLFailure("incorrect-encoding"))
-        self._sasl = SASLServer(mechanism, offered=self._mechanisms(), channel_binding=self._channel_binding)
+        self._sasl = SASLServer(
+            mechanism, offered=self._mechanisms(), channel_binding=self._channel_binding
+        )
         outcome = self._sasl.begin(initial)
         if isinstance(outcome, SASLFailure):
             return self._sasl_failed(None, outcome)
@@ -384,14 +399,21 @@ class ServerStream:
         self._send_sasl("failure", condition=failure.condition, text=failure.text)
         events: list[StreamEvent] = [AuthFailed(username, failure.condition)]
         if self._auth_attempts >= MAX_AUTH_ATTEMPTS:
-            return events + self._fail("policy-violation", "too many failed authentication attempts")
+            return events + self._fail(
+                "policy-violation", "too many failed authentication attempts"
+            )
         self.state = State.AUTH_OFFERED
         return events
 
-    def _send_sasl(self, name: str, *, data: bytes | None = None, condition: str = "", text: str = "") -> None:
+    def _send_sasl(
+        self, name: str, *, data: bytes | None = None, condition: str = "", text: str = ""
+    ) -> None:
         element = Element(tag(ns.SASL, name))
-        if data is not None:
-            element.text = base64.b64encode(data).decode() if data else "="
+        if data:
+            element.text = base64.b64encode(data).decode()
+        elif data is not None and name != "success":
+            # RFC 6120 §6.4.2: an empty challenge is "="; an empty <success/> stays empty.
+            element.text = "="
         if condition:
             SubElement(element, tag(ns.SASL, condition))
         if text:
@@ -406,8 +428,14 @@ class ServerStream:
         if self._options.tls_required and not self.secure:
             raise _StreamError("policy-violation", "STARTTLS is required on this server")
         query = _single_child(iq)
-        if iq.get("type") not in ("get", "set") or query is None or query.tag != tag(ns.REGISTER, "query"):
-            raise _StreamError("not-authorized", "only in-band registration is possible before login")
+        if (
+            iq.get("type") not in ("get", "set")
+            or query is None
+            or query.tag != tag(ns.REGISTER, "query")
+        ):
+            raise _StreamError(
+                "not-authorized", "only in-band registration is possible before login"
+            )
         if not iq.get("id"):
             raise _StreamError("invalid-xml", "an <iq> needs an id")
         for attr in ("to", "from"):
@@ -474,10 +502,16 @@ class ServerStream:
         if stanza.tag == _IQ:
             kind = stanza.get("type")
             if kind not in ("get", "set", "result", "error") or not stanza.get("id"):
-                self._reply(error_reply(stanza, "bad-request", "an iq needs an id and a valid type"))
+                self._reply(
+                    error_reply(stanza, "bad-request", "an iq needs an id and a valid type")
+                )
                 return []
             if kind in ("get", "set") and len(stanza) != 1:
-                self._reply(error_reply(stanza, "bad-request", "an iq get or set carries exactly one payload"))
+                self._reply(
+                    error_reply(
+                        stanza, "bad-request", "an iq get or set carries exactly one payload"
+                    )
+                )
                 return []
         return [StanzaReceived(stanza)]
 
@@ -523,7 +557,7 @@ class ServerStream:
             SubElement(error, tag(ns.STREAMS, condition))
             if text:
                 SubElement(error, tag(ns.STREAMS, "text")).text = text
-            self._out += serialize(error, parent_ns=ns.CLIENT)
+            self._out += serialize(error, parent_ns=ns.CLIENT, prefixes=_STREAM_PREFIX)
         return self._end(condition)
 
     def _end(self, condition: str | None) -> list[StreamEvent]:
@@ -556,4 +590,9 @@ def _single_child(element: Element) -> Element | None:
 
 
 def _escape_attr(value: str) -> str:
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace("'", "&apos;").replace('"', "&quot;")
+    return (
+        value.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace("'", "&apos;")
+        .replace('"', "&quot;")
+    )

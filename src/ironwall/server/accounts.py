@@ -10,7 +10,7 @@ from ironwall.proto.jid import JID, InvalidJID
 from ironwall.proto.sasl import make_verifiers
 from ironwall.storage import StorageDriver
 
-__all__ = ["AccountError", "Accounts", "MIN_PASSWORD_LENGTH"]
+__all__ = ["MIN_PASSWORD_LENGTH", "AccountError", "Accounts"]
 
 MIN_PASSWORD_LENGTH = 8
 
@@ -26,7 +26,9 @@ class AccountError(ValueError):
 def check_new_password(password: str) -> None:
     """Refuse passwords that are too short or contain control characters."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters", "not-acceptable")
+        raise AccountError(
+            f"the password must have at least {MIN_PASSWORD_LENGTH} characters", "not-acceptable"
+        )
     if any(ord(c) < 0x20 for c in password):
         raise AccountError("the password contains control characters", "not-acceptable")
 
@@ -38,7 +40,9 @@ def account_jid(text: str) -> JID:
     except InvalidJID as exc:
         raise AccountError(f"'{text}' is not a valid address: {exc}", "jid-malformed") from None
     if jid.local is None or jid.resource is not None:
-        raise AccountError(f"'{text}' is not a user address of the form user@domain", "jid-malformed")
+        raise AccountError(
+            f"'{text}' is not a user address of the form user@domain", "jid-malformed"
+        )
     return jid
 
 

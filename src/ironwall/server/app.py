@@ -51,7 +51,6 @@ class Server:
         self.accounts = Accounts(self.storage)
         self.stream_options: StreamOptions
         self._servers: list[asyncio.Server] = []
-        self._tasks: set[asyncio.Task[None]] = set()
         self.addresses: list[tuple[str, int]] = []
 
     def module(self, name: str) -> Module:
@@ -97,22 +96,33 @@ class Server:
             tls_available=True,
             tls_required=config.tls_required,
             registration=config.registration_open,
-            limits=ParserLimits(max_stanza_bytes=config.limits.max_stanza_bytes, max_depth=config.limits.max_depth),
+            limits=ParserLimits(
+                max_stanza_bytes=config.limits.max_stanza_bytes, max_depth=config.limits.max_depth
+            ),
             extension_nonzas=[n for m in self.modules.values() for n in m.extension_nonzas],
             stream_features=self._stream_features,
         )
         for listener in config.listeners:
             try:
-                server = await asyncio.start_server(self._accept, listener.host, listener.port, limit=1 << 20)
+                server = await asyncio.start_server(
+                    self._accept, listener.host, listener.port, limit=1 << 20
+                )
             except OSError as exc:
                 await self.stop()
-                raise ServerError(f"cannot listen on {listener.host}:{listener.port}: {exc.strerror}") from None
+                raise ServerError(
+                    f"cannot listen on {listener.host}:{listener.port}: {exc.strerror}"
+                ) from None
             self._servers.append(server)
             for sock in server.sockets:
                 host, port = sock.getsockname()[:2]
                 self.addresses.append((host, port))
         where = ", ".join(f"{h}:{p}" for h, p in self.addresses)
-        log.info("Ironwall listening on %s for %s (data in %s)", where, ", ".join(config.domains), config.data_dir)
+        log.info(
+            "Ironwall listening on %s for %s (data in %s)",
+            where,
+            ", ".join(config.domains),
+            config.data_dir,
+        )
         return self.addresses
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -121,12 +131,6 @@ class Server:
             await connection.run()
         except Exception:
             log.exception("connection from %s failed", connection.address)
-
-    def spawn(self, coroutine: object) -> None:
-        """Run a background coroutine owned by the server (cancelled at stop)."""
-        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def stop(self) -> None:
         """Close listeners and connections, stop modules, close storage."""
@@ -137,8 +141,6 @@ class Server:
         for server in self._servers:
             await server.wait_closed()
         self._servers.clear()
-        for task in list(self._tasks):
-            task.cancel()
         for _ in range(100):
             if not self.connections:
                 break

@@ -104,7 +104,9 @@ def load_config(path: Path | None, **overrides: Any) -> Config:
         if key not in known and key != "listen":
             raise ConfigError(f"unknown setting '{key}' in {path}")
         if key == "domains":
-            values["domains"] = tuple(_expect(d, str, "domains") for d in _expect(value, list, "domains"))
+            values["domains"] = tuple(
+                _expect(d, str, "domains") for d in _expect(value, list, "domains")
+            )
         elif key == "listen":
             listeners = []
             for entry in _expect(value, list, "listen"):
@@ -123,7 +125,9 @@ def load_config(path: Path | None, **overrides: Any) -> Config:
         elif key in ("storage", "log_level"):
             values[key] = _expect(value, str, key)
         elif key == "modules":
-            values["modules"] = tuple(_expect(m, str, "modules") for m in _expect(value, list, "modules"))
+            values["modules"] = tuple(
+                _expect(m, str, "modules") for m in _expect(value, list, "modules")
+            )
         elif key == "limits":
             limit_fields = {f.name: f.type for f in dataclasses.fields(Limits)}
             parsed = {}
@@ -147,13 +151,18 @@ def load_config(path: Path | None, **overrides: Any) -> Config:
     if host is not None or port is not None:
         base = values.get("listeners", (Listener(),))[0]
         values["listeners"] = (
-            Listener(host=host if host is not None else base.host, port=port if port is not None else base.port),
+            Listener(
+                host=host if host is not None else base.host,
+                port=port if port is not None else base.port,
+            ),
         )
     config = Config(**values)
     if not config.domains:
         raise ConfigError("at least one domain must be configured")
     if (config.certificate is None) != (config.private_key is None):
-        raise ConfigError("set both 'certificate' and 'private_key', or neither (for a self-signed one)")
+        raise ConfigError(
+            "set both 'certificate' and 'private_key', or neither (for a self-signed one)"
+        )
     for listener in config.listeners:
         if not 0 <= listener.port <= 65535:
             raise ConfigError(f"port {listener.port} is out of range")

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element
 
 from ironwall.proto.events import (
-    AuthFailed,
     Authenticated,
+    AuthFailed,
     BindRequested,
     CredentialsNeeded,
     NonzaReceived,
@@ -57,7 +57,9 @@ class PreAuthRequest:
 class ClientConnection:
     """Runs one client stream until it closes."""
 
-    def __init__(self, server: Server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, server: Server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         self.server = server
         self._reader = reader
         self._writer = writer
@@ -97,7 +99,9 @@ class ClientConnection:
                     self.stream.send_keepalive()
                     self._write_out()
                     continue
-                await self._handle(self.stream.close("connection-timeout", "no login within the time limit"))
+                await self._handle(
+                    self.stream.close("connection-timeout", "no login within the time limit")
+                )
                 break
             except (ConnectionError, OSError):
                 break
@@ -156,7 +160,9 @@ class ClientConnection:
 
     async def _lookup(self, event: CredentialsNeeded) -> list[StreamEvent]:
         if not self.server.limiter.may_try_login(self.address):
-            return self.stream.close("policy-violation", "too many failed logins from your address; try again later")
+            return self.stream.close(
+                "policy-violation", "too many failed logins from your address; try again later"
+            )
         record = None
         assert self.stream.domain is not None
         try:

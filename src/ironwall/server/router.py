@@ -115,10 +115,14 @@ class Router:
             try:
                 to = JID.parse(to_text)
             except InvalidJID:
+                # The reply cannot come from an address that is not one: it comes from the server.
+                stanza.set("to", sender.domain)
                 self.bounce(stanza, "jid-malformed", "the 'to' address is not a valid JID")
                 return
             if to.domain not in self._server.domains:
-                self.bounce(stanza, "remote-server-not-found", "this server does not federate (yet)")
+                self.bounce(
+                    stanza, "remote-server-not-found", "this server does not federate (yet)"
+                )
                 return
         event = StanzaEvent(stanza, origin, sender, to)
         hooks = self._server.hooks
@@ -173,7 +177,9 @@ class Router:
                 return
             self.bounce(stanza, "service-unavailable")
         elif target in ("host", "self"):
-            self.bounce(stanza, "feature-not-implemented", "this server does not handle that request")
+            self.bounce(
+                stanza, "feature-not-implemented", "this server does not handle that request"
+            )
         else:
             self.bounce(stanza, "service-unavailable")
 

@@ -14,16 +14,16 @@ class Session:
     """One connected, authenticated, resource-bound client."""
 
     __slots__ = (
+        "_close",
+        "_send",
         "address",
         "available",
         "directed",
+        "extra",
         "interested",
         "jid",
         "presence",
         "priority",
-        "_close",
-        "_send",
-        "extra",
     )
 
     def __init__(

@@ -29,7 +29,9 @@ class TLSMaterial:
         # RFC 5929 §4.1: hash the certificate with its signature hash, SHA-256 for MD5/SHA-1.
         cert = x509.load_der_x509_certificate(certificate_der)
         algorithm = cert.signature_hash_algorithm
-        name = "sha256" if algorithm is None or algorithm.name in ("md5", "sha1") else algorithm.name
+        name = (
+            "sha256" if algorithm is None or algorithm.name in ("md5", "sha1") else algorithm.name
+        )
         self.channel_binding = hashlib.new(name, certificate_der).digest()
 
 
@@ -51,7 +53,9 @@ def ensure_self_signed(directory: Path, domains: tuple[str, ...]) -> tuple[Path,
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=3650))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(d) for d in domains]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(d) for d in domains]), critical=False
+        )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )

@@ -35,7 +35,11 @@ class Disco(Module):
         if node := event.stanza[0].get("node"):
             self.server.router.bounce(event.stanza, "item-not-found", f"no such node: {node}"[:200])
             return True
-        SubElement(query, tag(ns.DISCO_INFO, "identity"), {"category": "server", "type": "im", "name": "Ironwall"})
+        SubElement(
+            query,
+            tag(ns.DISCO_INFO, "identity"),
+            {"category": "server", "type": "im", "name": "Ironwall"},
+        )
         for feature in self.server.disco_features:
             SubElement(query, tag(ns.DISCO_INFO, "feature"), {"var": feature})
         self._reply(event, query)
@@ -53,7 +57,9 @@ class Disco(Module):
         if event.stanza[0].get("node"):
             return False
         query = Element(tag(ns.DISCO_INFO, "query"))
-        SubElement(query, tag(ns.DISCO_INFO, "identity"), {"category": "account", "type": "registered"})
+        SubElement(
+            query, tag(ns.DISCO_INFO, "identity"), {"category": "account", "type": "registered"}
+        )
         for feature in self.server.account_features:
             SubElement(query, tag(ns.DISCO_INFO, "feature"), {"var": feature})
         self._reply(event, query)

@@ -63,12 +63,16 @@ class Message(Module):
             self.server.router.bounce(event.stanza, "service-unavailable")
             return True
         if kind in _STORABLE:
-            return await self._to_bare(StanzaEvent(event.stanza, event.origin, event.sender, to.bare))
+            return await self._to_bare(
+                StanzaEvent(event.stanza, event.origin, event.sender, to.bare)
+            )
         return True
 
     async def _to_host(self, event: StanzaEvent) -> bool:
         if (event.stanza.get("type") or "normal") != "error":
-            self.server.router.bounce(event.stanza, "service-unavailable", "the server does not take messages")
+            self.server.router.bounce(
+                event.stanza, "service-unavailable", "the server does not take messages"
+            )
         return True
 
 

@@ -53,7 +53,9 @@ class Offline(Module):
             )
         except QuotaExceeded:
             self.server.router.bounce(
-                event.stanza, "service-unavailable", "the recipient's offline message storage is full"
+                event.stanza,
+                "service-unavailable",
+                "the recipient's offline message storage is full",
             )
         return True
 

@@ -70,7 +70,9 @@ class Presence(Module):
         if kind not in (None, "unavailable"):
             if kind == "probe":
                 return True
-            self.server.router.bounce(stanza, "bad-request", "this presence type needs a 'to' address")
+            self.server.router.bounce(
+                stanza, "bad-request", "this presence type needs a 'to' address"
+            )
             return True
         initial = kind is None and not session.available
         if kind is None:
@@ -86,7 +88,9 @@ class Presence(Module):
             await self._on_initial(session)
         return True
 
-    async def _broadcast(self, session: Session, stanza: Element, *, include_directed: bool) -> None:
+    async def _broadcast(
+        self, session: Session, stanza: Element, *, include_directed: bool
+    ) -> None:
         owner = session.jid.bare
         router = self.server.router
         targets: set[JID] = set()
@@ -98,8 +102,10 @@ class Presence(Module):
         for target in targets:
             copy_ = readdress(stanza, sender=str(session.jid), to=str(target))
             await router.route(copy_)
+        # RFC 6121 §4.2.2, §4.4.2: every available resource of the user gets the
+        # presence, including the one that sent it (clients take the echo as "online").
         for other in router.resources(owner):
-            if other is not session and other.available:
+            if other is session or other.available:
                 copy_ = readdress(stanza, sender=str(session.jid), to=str(other.jid))
                 other.send(copy_)
 
@@ -110,7 +116,9 @@ class Presence(Module):
         # the user's other available resources to the new one.
         for item in await self._roster.items(owner):
             if item.receives_presence_from_contact:
-                await router.route(_presence({"type": "probe", "from": str(owner), "to": str(item.jid)}))
+                await router.route(
+                    _presence({"type": "probe", "from": str(owner), "to": str(item.jid)})
+                )
         for other in router.resources(owner):
             if other is not session and other.available and other.presence is not None:
                 copy_ = readdress(other.presence, sender=str(other.jid), to=str(session.jid))
@@ -151,10 +159,15 @@ class Presence(Module):
             if not pending:
                 # RFC 6121 §3.4: approval without a request is a pre-approval.
                 if not current.sends_presence_to_contact and not current.approved:
-                    await roster.save(owner, RosterItem(contact, current.state, current.name, current.groups, True))
+                    await roster.save(
+                        owner,
+                        RosterItem(contact, current.state, current.name, current.groups, True),
+                    )
                 return
             await roster.set_pending_request(owner, contact, None)
-            await roster.save(owner, RosterItem(contact, new_state, current.name, current.groups, False))
+            await roster.save(
+                owner, RosterItem(contact, new_state, current.name, current.groups, False)
+            )
             await router.route(stanza)
             for session in router.resources(owner):
                 if session.available and session.presence is not None:
@@ -165,19 +178,32 @@ class Presence(Module):
             was_sending = current.sends_presence_to_contact
             await roster.set_pending_request(owner, contact, None)
             if item is not None and (new_state != current.state or current.approved):
-                await roster.save(owner, RosterItem(contact, new_state, current.name, current.groups, False))
+                await roster.save(
+                    owner, RosterItem(contact, new_state, current.name, current.groups, False)
+                )
             if pending or was_sending:
                 await router.route(stanza)
             if was_sending:
                 for session in router.resources(owner):
                     if session.available:
-                        await router.route(_presence({"type": "unavailable", "from": str(session.jid), "to": str(contact)}))
+                        await router.route(
+                            _presence(
+                                {
+                                    "type": "unavailable",
+                                    "from": str(session.jid),
+                                    "to": str(contact),
+                                }
+                            )
+                        )
             return
         if item is None and kind == "unsubscribe":
             await router.route(stanza)
             return
         if new_state != current.state or item is None:
-            await roster.save(owner, RosterItem(contact, new_state, current.name, current.groups, current.approved))
+            await roster.save(
+                owner,
+                RosterItem(contact, new_state, current.name, current.groups, current.approved),
+            )
         await router.route(stanza)
 
     # --------------------------------------------------------------- inbound
@@ -192,9 +218,12 @@ class Presence(Module):
                 await self._outbound_subscription(event, to)
                 return True
             await self._outbound_directed(event, to)
-        if event.origin is not None and event.sender.bare == to:
-            if kind in _SUBSCRIPTION_TYPES or kind == "probe":
-                return True
+        if (
+            event.origin is not None
+            and event.sender.bare == to
+            and (kind in _SUBSCRIPTION_TYPES or kind == "probe")
+        ):
+            return True
         await self._inbound(event, to)
         return True
 
@@ -230,7 +259,9 @@ class Presence(Module):
         if kind in _SUBSCRIPTION_TYPES:
             if not await self.server.accounts.exists(user):
                 if kind == "subscribe":
-                    await router.route(_presence({"type": "unsubscribed", "from": str(user), "to": str(contact)}))
+                    await router.route(
+                        _presence({"type": "unsubscribed", "from": str(user), "to": str(contact)})
+                    )
                 return
             await self._inbound_subscription(user, contact, kind or "", stanza)
             return
@@ -240,7 +271,9 @@ class Presence(Module):
             if session.available:
                 session.send(stanza)
 
-    async def _inbound_subscription(self, user: JID, contact: JID, kind: str, stanza: Element) -> None:
+    async def _inbound_subscription(
+        self, user: JID, contact: JID, kind: str, stanza: Element
+    ) -> None:
         roster = self._roster
         router = self.server.router
         item = await roster.item(user, contact)
@@ -248,12 +281,18 @@ class Presence(Module):
         clean = _presence({"type": kind, "from": str(contact), "to": str(user)})
         if kind == "subscribe":
             if current.sends_presence_to_contact:
-                await router.route(_presence({"type": "subscribed", "from": str(user), "to": str(contact)}))
+                await router.route(
+                    _presence({"type": "subscribed", "from": str(user), "to": str(contact)})
+                )
                 return
             if current.approved:
                 new_state = OUTBOUND["subscribed"].get(current.state, current.state)
-                await roster.save(user, RosterItem(contact, new_state, current.name, current.groups, False))
-                await router.route(_presence({"type": "subscribed", "from": str(user), "to": str(contact)}))
+                await roster.save(
+                    user, RosterItem(contact, new_state, current.name, current.groups, False)
+                )
+                await router.route(
+                    _presence({"type": "subscribed", "from": str(user), "to": str(contact)})
+                )
                 return
             for child in stanza:
                 clean.append(child)
@@ -264,10 +303,13 @@ class Presence(Module):
             return
         if kind == "unsubscribe":
             await roster.set_pending_request(user, contact, None)
-        new_state = INBOUND[kind].get(current.state)
-        if item is None or new_state is None:
+        change = INBOUND[kind].get(current.state)
+        if item is None or change is None:
             return
-        await roster.save(user, RosterItem(contact, new_state, current.name, current.groups, current.approved))
+        new_state = change
+        await roster.save(
+            user, RosterItem(contact, new_state, current.name, current.groups, current.approved)
+        )
         for session in router.resources(user):
             if session.available:
                 session.send(clean)

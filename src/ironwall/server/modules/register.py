@@ -45,9 +45,9 @@ class Register(Module):
             SubElement(query, tag(ns.REGISTER, "registered"))
             SubElement(query, tag(ns.REGISTER, "username")).text = registered_as
         else:
-            SubElement(query, tag(ns.REGISTER, "instructions")).text = (
-                "Choose a username and a password of at least 8 characters."
-            )
+            SubElement(
+                query, tag(ns.REGISTER, "instructions")
+            ).text = "Choose a username and a password of at least 8 characters."
             SubElement(query, tag(ns.REGISTER, "username"))
         SubElement(query, tag(ns.REGISTER, "password"))
         return query
@@ -63,7 +63,9 @@ class Register(Module):
             return True
         username, password = _field(query, "username"), _field(query, "password")
         if not username or not password:
-            request.reply(_error(stanza, "not-acceptable", "a username and a password are required"))
+            request.reply(
+                _error(stanza, "not-acceptable", "a username and a password are required")
+            )
             return True
         try:
             jid = JID.build(username, request.domain)
@@ -118,7 +120,11 @@ class Register(Module):
 
     def _own(self, event: StanzaEvent) -> bool:
         to = event.to
-        return to is None or to == event.sender.bare or (to.local is None and to.domain == event.sender.domain)
+        return (
+            to is None
+            or to == event.sender.bare
+            or (to.local is None and to.domain == event.sender.domain)
+        )
 
 
 def _error(stanza: Element, condition: str, text: str) -> Element:

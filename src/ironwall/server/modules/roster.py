@@ -90,7 +90,12 @@ class RosterItem:
 
     def to_record(self) -> dict[str, Any]:
         """JSON-safe form for storage."""
-        return {"state": self.state, "name": self.name, "groups": list(self.groups), "approved": self.approved}
+        return {
+            "state": self.state,
+            "name": self.name,
+            "groups": list(self.groups),
+            "approved": self.approved,
+        }
 
     @classmethod
     def from_record(cls, jid: JID, record: Any) -> RosterItem:
@@ -165,7 +170,10 @@ class Roster(Module):
         for session in self.server.router.resources(owner):
             if not session.interested:
                 continue
-            iq = Element(tag(ns.CLIENT, "iq"), {"type": "set", "id": "push-" + secrets.token_hex(6), "to": str(session.jid)})
+            iq = Element(
+                tag(ns.CLIENT, "iq"),
+                {"type": "set", "id": "push-" + secrets.token_hex(6), "to": str(session.jid)},
+            )
             query = SubElement(iq, tag(ns.ROSTER, "query"))
             query.append(item)
             session.send(iq)
@@ -227,7 +235,11 @@ class Roster(Module):
         if len(set(groups)) != len(groups):
             router.bounce(stanza, "bad-request", "a group appears twice")
             return True
-        if len(groups) > _MAX_GROUPS or (name and len(name) > _MAX_NAME) or any(len(g) > _MAX_NAME for g in groups):
+        if (
+            len(groups) > _MAX_GROUPS
+            or (name and len(name) > _MAX_NAME)
+            or any(len(g) > _MAX_NAME for g in groups)
+        ):
             router.bounce(stanza, "not-acceptable", "the name or groups are too long")
             return True
         base = current or RosterItem(contact)

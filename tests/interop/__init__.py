@@ -1,0 +1,1 @@
+"""Interop tests: real third-party XMPP software (Debian packages) driven from pytest."""
