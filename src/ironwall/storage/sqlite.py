@@ -1,0 +1,507 @@
+"""The SQLite driver: the zero-configuration default, one file, durable.
+
+Durability: WAL with ``synchronous=FULL`` and no transaction left open, so every write is
+committed and fsync'd before the coroutine that made it returns; the server acknowledges
+a stanza only after that. ``busy_timeout`` lets a second process (``ironwall admin``) read
+and write the same file while the server runs; transactions that write start with
+``BEGIN IMMEDIATE`` so they wait for the write lock instead of failing half-way.
+
+One connection per driver, run by aiosqlite in its own thread. Its queue runs statements
+in order, but a transaction spans several of them, so an ``asyncio.Lock`` keeps one
+operation at a time on the connection: another coroutine's write can never land inside
+(and be rolled back with, or ride on the commit of) someone else's transaction. Most
+operations are a single statement (``INSERT ... RETURNING``, ``DELETE ... RETURNING``),
+atomic by themselves and also against other processes. SQL text is fixed, so sqlite3's
+statement cache keeps every statement prepared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import re
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any, ClassVar
+
+import aiosqlite
+
+from ironwall.storage.interface import (
+    ArchiveItem,
+    ArchiveStore,
+    JSONValue,
+    KeyValueStore,
+    MapStore,
+    QuotaExceeded,
+    StorageError,
+    check_owner,
+    check_store_name,
+)
+from ironwall.storage.sqlite_schema import MIGRATIONS, Migration
+
+__all__ = ["SQLiteDriver"]
+
+_Row = tuple[Any, ...]
+_ID = re.compile(r"[0-9a-f]{16}")
+# Enough for every shape of archive query (with_jid/start/end/after/before/limit/order).
+_STATEMENT_CACHE = 256
+
+
+class SQLiteDriver:
+    """A ``StorageDriver`` keeping every store in one SQLite database file.
+
+    ``busy_timeout`` is how long (seconds) a statement waits for another process's lock
+    before failing with ``StorageError``. Always ``close()`` an opened driver: aiosqlite's
+    worker thread is not a daemon, so one left running keeps the process from exiting.
+    """
+
+    migrations: ClassVar[Sequence[Migration]] = MIGRATIONS
+    """The schema history ``open()`` brings the database up to."""
+
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 5.0) -> None:
+        if busy_timeout < 0:
+            raise ValueError("busy_timeout must not be negative")
+        self._path = os.fspath(path)
+        self._busy_timeout = busy_timeout
+        self._conn: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+        self._opening = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"SQLiteDriver({self._path!r})"
+
+    async def open(self) -> None:
+        """Connect, switch to WAL, and create or migrate the schema."""
+        async with self._opening:
+            if self._conn is None:
+                await self._connect()
+
+    async def _connect(self) -> None:
+        _create_private(self._path)
+        with self._translated():
+            conn = await aiosqlite.connect(
+                self._path, isolation_level=None, cached_statements=_STATEMENT_CACHE
+            )
+        try:
+            with self._translated():
+                await self._configure(conn)
+            self._conn = conn
+            await self._migrate()
+        except BaseException:
+            self._conn = None
+            await conn.close()
+            raise
+
+    async def close(self) -> None:
+        """Wait for running operations, then close the connection and stop its thread."""
+        async with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                with self._translated():
+                    await conn.close()
+
+    def kv(self, name: str) -> KeyValueStore:
+        """The key-value store called ``name``."""
+        return _KeyValueStore(self, check_store_name(name))
+
+    def map(self, name: str) -> MapStore:
+        """The map store called ``name``."""
+        return _MapStore(self, check_store_name(name))
+
+    def archive(self, name: str) -> ArchiveStore:
+        """The archive store called ``name``."""
+        return _ArchiveStore(self, check_store_name(name))
+
+    async def delete_owner(self, owner: str) -> None:
+        """Remove the owner's data from every store of every kind, in one transaction."""
+        check_owner(owner)
+        async with self._transaction() as conn:
+            for statement in (
+                "DELETE FROM kv WHERE owner = ?",
+                "DELETE FROM map WHERE owner = ?",
+                "DELETE FROM archive WHERE owner = ?",
+            ):
+                await conn.execute(statement, (owner,))
+
+    async def _configure(self, conn: aiosqlite.Connection) -> None:
+        # busy_timeout first, so switching to WAL also waits for another process.
+        await conn.execute(f"PRAGMA busy_timeout = {round(self._busy_timeout * 1000)}")
+        rows = list(await conn.execute_fetchall("PRAGMA journal_mode = WAL"))
+        if not rows or str(rows[0][0]).lower() != "wal":
+            raise StorageError(
+                f"could not switch {self._path} to WAL journal mode; keep the database "
+                "on a local file system (WAL needs shared memory, which network file "
+                "systems lack)"
+            )
+        await conn.execute("PRAGMA synchronous = FULL")
+
+    async def _migrate(self) -> None:
+        known = len(self.migrations)
+        async with self._transaction() as conn:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version "
+                "(version INTEGER PRIMARY KEY, applied REAL NOT NULL)"
+            )
+            rows = list(await conn.execute_fetchall("SELECT max(version) FROM schema_version"))
+            current = rows[0][0] or 0
+            if current > known:
+                raise StorageError(
+                    f"the database {self._path} has schema version {current}, newer than "
+                    f"the {known} this Ironwall knows; upgrade Ironwall, or restore a "
+                    "backup made by this version"
+                )
+            for version in range(current + 1, known + 1):
+                for statement in self.migrations[version - 1]:
+                    await conn.execute(statement)
+                await conn.execute(
+                    "INSERT INTO schema_version (version, applied) VALUES (?, ?)",
+                    (version, time.time()),
+                )
+
+    def _require_open(self) -> aiosqlite.Connection:
+        if self._conn is None:
+            raise StorageError(
+                f"the storage driver for {self._path} is not open; call open() first"
+            )
+        return self._conn
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise _storage_error(exc, self._path, self._busy_timeout) from exc
+
+    async def _fetch(self, sql: str, params: Sequence[object] = ()) -> list[_Row]:
+        """Run one statement in autocommit mode and return its rows."""
+        async with self._lock:
+            conn = self._require_open()
+            with self._translated():
+                # aiosqlite types rows as sqlite3.Row; without a row_factory they are tuples.
+                rows: Iterable[Any] = await conn.execute_fetchall(sql, params)
+                return list(rows)
+
+    async def _change(self, sql: str, params: Sequence[object]) -> int:
+        """Run one statement in autocommit mode and return how many rows it changed."""
+        async with self._lock:
+            conn = self._require_open()
+            with self._translated():
+                async with conn.execute(sql, params) as cursor:
+                    return int(cursor.rowcount)
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            conn = self._require_open()
+            with self._translated():
+                # BEGIN sits inside the try: if the caller is cancelled while BEGIN waits
+                # for the lock, BEGIN still runs later in aiosqlite's queue, and the
+                # rollback queued after it must close that transaction again.
+                try:
+                    await conn.execute("BEGIN IMMEDIATE")
+                    yield conn
+                    await conn.commit()
+                except BaseException:
+                    await conn.rollback()
+                    raise
+
+
+class _KeyValueStore:
+    """A ``KeyValueStore`` in the ``kv`` table."""
+
+    def __init__(self, driver: SQLiteDriver, name: str) -> None:
+        self._db = driver
+        self._name = name
+
+    async def get(self, owner: str) -> JSONValue | None:
+        """Return the owner's value, or None when there is none."""
+        rows = await self._db._fetch(
+            "SELECT value FROM kv WHERE store = ? AND owner = ?", (self._name, check_owner(owner))
+        )
+        return _decode(rows[0][0]) if rows else None
+
+    async def set(self, owner: str, value: JSONValue | None) -> None:
+        """Store the owner's value durably; None deletes it."""
+        check_owner(owner)
+        if value is None:
+            await self._db._change(
+                "DELETE FROM kv WHERE store = ? AND owner = ?", (self._name, owner)
+            )
+            return
+        await self._db._change(
+            "INSERT INTO kv (store, owner, value) VALUES (?, ?, ?) "
+            "ON CONFLICT (store, owner) DO UPDATE SET value = excluded.value",
+            (self._name, owner, _encode(value)),
+        )
+
+    async def owners(self) -> list[str]:
+        """Every owner holding a value in this store, sorted."""
+        rows = await self._db._fetch("SELECT owner FROM kv WHERE store = ?", (self._name,))
+        return sorted(row[0] for row in rows)
+
+
+class _MapStore:
+    """A ``MapStore`` in the ``map`` table."""
+
+    def __init__(self, driver: SQLiteDriver, name: str) -> None:
+        self._db = driver
+        self._name = name
+
+    async def get(self, owner: str, key: str) -> JSONValue | None:
+        """Return the value under ``key``, or None when there is none."""
+        rows = await self._db._fetch(
+            "SELECT value FROM map WHERE owner = ? AND store = ? AND key = ?",
+            (check_owner(owner), self._name, key),
+        )
+        return _decode(rows[0][0]) if rows else None
+
+    async def set(self, owner: str, key: str, value: JSONValue | None) -> None:
+        """Store the value under ``key`` durably; None deletes it."""
+        check_owner(owner)
+        if value is None:
+            await self._db._change(
+                "DELETE FROM map WHERE owner = ? AND store = ? AND key = ?",
+                (owner, self._name, key),
+            )
+            return
+        await self._db._change(
+            "INSERT INTO map (owner, store, key, value) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (owner, store, key) DO UPDATE SET value = excluded.value",
+            (owner, self._name, key, _encode(value)),
+        )
+
+    async def get_all(self, owner: str) -> dict[str, JSONValue]:
+        """Every key and value of the owner, keys in sorted order."""
+        rows = await self._db._fetch(
+            "SELECT key, value FROM map WHERE owner = ? AND store = ?",
+            (check_owner(owner), self._name),
+        )
+        return {key: _decode(value) for key, value in sorted(rows)}
+
+    async def clear(self, owner: str) -> None:
+        """Delete every key of the owner."""
+        await self._db._change(
+            "DELETE FROM map WHERE owner = ? AND store = ?", (check_owner(owner), self._name)
+        )
+
+
+class _ArchiveStore:
+    """An ``ArchiveStore`` in the ``archive`` table; ids are the rowid as 16 hex digits."""
+
+    def __init__(self, driver: SQLiteDriver, name: str) -> None:
+        self._db = driver
+        self._name = name
+
+    async def append(
+        self,
+        owner: str,
+        payload: str,
+        *,
+        with_jid: str = "",
+        when: float | None = None,
+        max_items: int | None = None,
+    ) -> str:
+        """Store one item durably and return its id; see ``ArchiveStore.append``."""
+        check_owner(owner)
+        stamp = time.time() if when is None else _check_time(when, "when")
+        values = (self._name, owner, with_jid, stamp, payload)
+        if max_items is None:
+            rows = await self._db._fetch(
+                "INSERT INTO archive (store, owner, with_jid, stamp, payload) "
+                "VALUES (?, ?, ?, ?, ?) RETURNING id",
+                values,
+            )
+        else:
+            if max_items < 0:
+                raise ValueError("max_items must not be negative")
+            # Count and insert in one statement, so two processes cannot both pass the check.
+            rows = await self._db._fetch(
+                "INSERT INTO archive (store, owner, with_jid, stamp, payload) "
+                "SELECT ?, ?, ?, ?, ? "
+                "WHERE (SELECT count(*) FROM archive WHERE owner = ? AND store = ?) < ? "
+                "RETURNING id",
+                (*values, owner, self._name, max_items),
+            )
+            if not rows:
+                raise QuotaExceeded(
+                    f"archive store {self._name!r} already holds the limit of {max_items} "
+                    "items for this owner; nothing was stored. Deliver or delete items first"
+                )
+        return _format_id(rows[0][0])
+
+    async def query(
+        self,
+        owner: str,
+        *,
+        with_jid: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        after_id: str | None = None,
+        before_id: str | None = None,
+        limit: int | None = None,
+        reverse: bool = False,
+    ) -> list[ArchiveItem]:
+        """Return the owner's matching items in id order; see ``ArchiveStore.query``."""
+        where = ["owner = ?", "store = ?"]
+        params: list[object] = [check_owner(owner), self._name]
+        for clause, value in (
+            ("with_jid = ?", with_jid),
+            ("stamp >= ?", None if start is None else _check_time(start, "start")),
+            ("stamp <= ?", None if end is None else _check_time(end, "end")),
+            ("id > ?", None if after_id is None else _parse_id(after_id)),
+            ("id < ?", None if before_id is None else _parse_id(before_id)),
+        ):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        sql = (
+            "SELECT id, with_jid, stamp, payload FROM archive "  # noqa: S608 - fixed fragments only
+            f"WHERE {' AND '.join(where)} ORDER BY id {'DESC' if reverse else 'ASC'}"
+        )
+        if limit is not None:
+            if limit < 0:
+                raise ValueError("limit must not be negative")
+            sql += " LIMIT ?"
+            params.append(limit)
+        rows = await self._db._fetch(sql, params)
+        return [self._item(owner, row) for row in rows]
+
+    async def count(self, owner: str, *, with_jid: str | None = None) -> int:
+        """Number of the owner's items, optionally only those with ``with_jid``."""
+        if with_jid is None:
+            rows = await self._db._fetch(
+                "SELECT count(*) FROM archive WHERE owner = ? AND store = ?",
+                (check_owner(owner), self._name),
+            )
+        else:
+            rows = await self._db._fetch(
+                "SELECT count(*) FROM archive WHERE owner = ? AND store = ? AND with_jid = ?",
+                (check_owner(owner), self._name, with_jid),
+            )
+        return int(rows[0][0])
+
+    async def delete(
+        self,
+        owner: str,
+        *,
+        ids: Sequence[str] | None = None,
+        before: float | None = None,
+    ) -> int:
+        """Delete the owner's matching items; see ``ArchiveStore.delete``."""
+        where = ["owner = ?", "store = ?"]
+        params: list[object] = [check_owner(owner), self._name]
+        if ids is not None:
+            if isinstance(ids, str):
+                raise TypeError("ids must be a sequence of ids, not one string")
+            if not ids:
+                return 0
+            # One JSON array parameter keeps the SQL text (and prepared statement) fixed
+            # however many ids there are, and stays under SQLite's parameter limit.
+            where.append("id IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps([_parse_id(item_id) for item_id in ids]))
+        if before is not None:
+            where.append("stamp < ?")
+            params.append(_check_time(before, "before"))
+        return await self._db._change(
+            f"DELETE FROM archive WHERE {' AND '.join(where)}",  # noqa: S608 - fixed fragments only
+            params,
+        )
+
+    async def pop_all(self, owner: str) -> list[ArchiveItem]:
+        """Read and delete every item of the owner in one statement; see ``ArchiveStore``."""
+        rows = await self._db._fetch(
+            "DELETE FROM archive WHERE owner = ? AND store = ? "
+            "RETURNING id, with_jid, stamp, payload",
+            (check_owner(owner), self._name),
+        )
+        # RETURNING gives rows in no defined order.
+        return [self._item(owner, row) for row in sorted(rows)]
+
+    @staticmethod
+    def _item(owner: str, row: _Row) -> ArchiveItem:
+        item_id, with_jid, stamp, payload = row
+        return ArchiveItem(
+            id=_format_id(item_id), owner=owner, with_jid=with_jid, when=stamp, payload=payload
+        )
+
+
+def _encode(value: JSONValue) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _decode(text: str) -> JSONValue:
+    value: JSONValue = json.loads(text)
+    return value
+
+
+def _format_id(rowid: int) -> str:
+    return f"{rowid:016x}"
+
+
+def _parse_id(item_id: str) -> int:
+    if not _ID.fullmatch(item_id):
+        raise ValueError(f"{item_id!r} is not an archive item id of this store")
+    return int(item_id, 16)
+
+
+def _check_time(value: float, name: str) -> float:
+    stamp = float(value)
+    if not math.isfinite(stamp):
+        raise ValueError(f"{name} must be a finite unix time")
+    return stamp
+
+
+def _create_private(path: str) -> None:
+    """Create the database file readable by this user only; SQLite gives its WAL and
+    shared-memory files the same mode. An existing file keeps its mode."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise StorageError(
+            f"cannot create the database {path} ({exc.strerror}); check that its directory "
+            "exists and that this user may write to it"
+        ) from exc
+    os.close(fd)
+
+
+def _storage_error(exc: sqlite3.Error, path: str, busy_timeout: float) -> StorageError:
+    """Say what went wrong and what to do; SQLite's messages never hold bound values."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = None if code is None else code & 0xFF
+    if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        message = (
+            f"the database {path} stayed locked by another process for more than "
+            f"{busy_timeout:g} s; retry, or stop the other process holding it"
+        )
+    elif primary == sqlite3.SQLITE_FULL:
+        message = f"the disk holding the database {path} is full; free some space and retry"
+    elif primary in (
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_PERM,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_AUTH,
+    ):
+        message = (
+            f"cannot open or write the database {path}; check that its directory exists "
+            "and that this user may read and write the file and its directory"
+        )
+    elif primary in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT):
+        message = (
+            f"{path} is not a usable SQLite database (not a database, or corrupt); "
+            "restore it from a backup or configure another path"
+        )
+    elif primary == sqlite3.SQLITE_IOERR:
+        message = f"I/O error on the database {path}; check the disk and its file system"
+    else:
+        name = getattr(exc, "sqlite_errorname", None) or type(exc).__name__
+        message = (
+            f"SQLite failed on the database {path} ({name}: {exc}); if this persists, "
+            "report it with the server log"
+        )
+    return StorageError(message)
