@@ -8,6 +8,7 @@ compare equal. Invalid input raises ``InvalidJID``, which the server turns into 
 from __future__ import annotations
 
 import functools
+import ipaddress
 from dataclasses import dataclass
 
 import precis_i18n
@@ -36,9 +37,13 @@ def _prepare_localpart(local: str) -> str:
 
 
 def _prepare_domainpart(domain: str) -> str:
-    domain = domain.rstrip(".") if domain.endswith(".") and len(domain) > 1 else domain
+    # RFC 7622 §3.2: one final dot (a DNS root label) is dropped; "example.." stays invalid.
+    domain = domain[:-1] if domain.endswith(".") and len(domain) > 1 else domain
     if domain.startswith("[") and domain.endswith("]"):
-        return domain.lower()
+        try:
+            return f"[{ipaddress.IPv6Address(domain[1:-1]).compressed}]"
+        except ValueError:
+            raise InvalidJID("the domainpart is not a valid IPv6 address") from None
     prepared = domain.lower()
     try:
         labels = [_opaque.enforce(label) if label else "" for label in prepared.split(".")]

@@ -89,6 +89,18 @@ def _decoy_record() -> dict[str, Any]:
     return make_verifiers(secrets.token_urlsafe(16))
 
 
+_DECOY_KEY = secrets.token_bytes(32)
+
+
+def _decoy_verifier(family: str, username: str) -> tuple[bytes, bytes, bytes, int]:
+    # The salt a challenge shows is derived from the name: a random salt would change on
+    # every attempt, a shared one would repeat across names, and either would tell an
+    # unknown account from a real one, whose salt is stable and its own.
+    salt, stored_key, server_key, iterations = _verifier(_decoy_record(), family)
+    name_salt = hmac.digest(_DECOY_KEY, f"{family}\x00{username}".encode(), "sha512")
+    return name_salt[: len(salt)], stored_key, server_key, iterations
+
+
 def _verifier(record: dict[str, Any], family: str) -> tuple[bytes, bytes, bytes, int]:
     entry = record[family]
     return (
@@ -171,6 +183,7 @@ class SASLServer:
         self._plain_password: str | None = None
         self._plain_authzid = ""
         self._scram: Any = None
+        self._unknown_account = False
         self._done = False
 
     def begin(self, initial: bytes) -> str | SASLFailure:
@@ -206,11 +219,18 @@ class SASLServer:
             password, self._plain_password = self._plain_password, None
             if not authzid_ok:
                 return SASLFailure("invalid-authzid")
-            if record is None or password is None or not check_password(record, password):
+            # Checked against a decoy when there is no account, to take the same time.
+            matches = password is not None and check_password(record or _decoy_record(), password)
+            if record is None or not matches:
                 return SASLFailure("not-authorized")
             self._done = True
             return SASLSuccess(self._username, b"")
         return self._scram_first(record, authzid_ok=authzid_ok)
+
+    @property
+    def username(self) -> str | None:
+        """The authentication identity the initial response named (None before ``begin``)."""
+        return self._username
 
     @property
     def requested_authzid(self) -> str:
@@ -226,25 +246,28 @@ class SASLServer:
         if not authzid_ok:
             return SASLFailure("invalid-authzid")
         family = self.mechanism.removesuffix("-PLUS")
+        assert self._username is not None
         if record is None or family not in record:
             # Go through the motions with a throw-away verifier so that an unknown user
             # looks like a wrong password (no account enumeration by timing or reply).
-            record = _decoy_record()
-            self._username = None
-        verifier = _verifier(record, family)
+            verifier = _decoy_verifier(family, self._username)
+            self._unknown_account = True
+        else:
+            verifier = _verifier(record, family)
         binding = None
-        if self.mechanism.endswith("-PLUS"):
-            if self._channel_binding is None:
-                return SASLFailure("invalid-mechanism")
+        if self._channel_binding is not None and f"{family}-PLUS" in self._offered:
+            # Given to the plain mechanism too: RFC 5802 §6 downgrade protection. A client
+            # that could bind but saw no -PLUS offer says so with 'y', and scramp refuses
+            # that flag when the server does bind, because the offer was stripped.
             binding = (CHANNEL_BINDING_TYPE, self._channel_binding)
+        elif self.mechanism.endswith("-PLUS"):
+            return SASLFailure("invalid-mechanism")
         try:
-            mechanism = ScramMechanism(self.mechanism if binding else family)
+            mechanism = ScramMechanism(self.mechanism)
             self._scram = mechanism.make_server(lambda _name: verifier, channel_binding=binding)
             self._scram.set_client_first(self._initial)
             return SASLChallenge(self._scram.get_server_first().encode())
         except ScramException:
-            # RFC 5802 §6 downgrade protection: a client that could bind but was not
-            # offered binding says so with 'y'; scramp rejects mismatches here.
             return SASLFailure("malformed-request")
 
     def respond(self, response: bytes) -> SASLStep:
@@ -256,7 +279,7 @@ class SASLServer:
             final = self._scram.get_server_final().encode()
         except (ScramException, UnicodeDecodeError):
             return SASLFailure("not-authorized")
-        if self._username is None:
+        if self._unknown_account or self._username is None:
             return SASLFailure("not-authorized")
         self._done = True
         return SASLSuccess(self._username, final)

@@ -171,10 +171,12 @@ class ServerStream:
         try:
             parsed = self._parser.feed(data)
         except XMLPolicyError as exc:
-            # What parsed cleanly before the violation is still served, then the stream ends.
+            # What parsed cleanly before the violation is still served, then the stream ends:
+            # in order, so that a question asked on the way (credentials, binding) is
+            # answered before the stream closes rather than into a closed stream.
             self._pending.extend(exc.events)
-            events = self._drain()
-            return events + self._fail(exc.condition, exc.text)
+            self._pending.append(exc)
+            return self._drain()
         self._pending.extend(parsed)
         return self._drain()
 
@@ -189,6 +191,8 @@ class ServerStream:
                     events += self._on_element(item.element)
                 elif isinstance(item, StreamEnded):
                     events += self._on_peer_close()
+                elif isinstance(item, XMLPolicyError):
+                    events += self._fail(item.condition, item.text)
             except _StreamError as exc:
                 events += self._fail(exc.condition, exc.text)
         return events
@@ -311,6 +315,12 @@ class ServerStream:
     # ------------------------------------------------------------------ TLS
 
     def _on_starttls(self) -> list[StreamEvent]:
+        if self._pending:
+            # Whatever followed <starttls/> was sent in the clear and would be taken as part
+            # of the protected stream: the STARTTLS command injection attack.
+            raise _StreamError(
+                "policy-violation", "data sent between <starttls/> and the TLS handshake"
+            )
         self._out += f"<proceed xmlns='{ns.TLS}'/>".encode()
         self.state = State.TLS_STARTING
         return [TLSRequested()]
@@ -330,7 +340,9 @@ class ServerStream:
 
     def _restart(self) -> None:
         self._parser.reset()
-        self._pending.clear()
+        # What the peer sent after the restart point belonged to the old stream and is
+        # dropped, but a violation in it still ends the stream.
+        self._pending = [item for item in self._pending if isinstance(item, XMLPolicyError)]
         self._header_sent = False
         self.state = State.EXPECT_HEADER
 
@@ -358,9 +370,11 @@ class ServerStream:
         authzid = self._sasl.requested_authzid
         authzid_ok = True
         if authzid:
+            # Only the account itself: nobody may act as another account.
+            assert self.domain is not None
+            assert self._sasl.username is not None
             try:
-                requested = JID.parse(authzid)
-                authzid_ok = requested.resource is None and requested.domain == self.domain
+                authzid_ok = JID.parse(authzid) == JID.build(self._sasl.username, self.domain)
             except InvalidJID:
                 authzid_ok = False
         step = self._sasl.continue_with(record, authzid_ok=authzid_ok)
@@ -544,9 +558,9 @@ class ServerStream:
 
     def close(self, condition: str | None = None, text: str = "") -> list[StreamEvent]:
         """Close the stream, with a ``<stream:error>`` if ``condition`` is given."""
-        if self.state is State.CLOSED:
-            return []
-        return self._fail(condition, text) if condition else self._end(None)
+        # Through _fail even without an error: a stream still waiting for the peer's
+        # header has not sent its own, and "</stream:stream>" alone is not XML.
+        return self._fail(condition, text)
 
     def _fail(self, condition: str | None, text: str) -> list[StreamEvent]:
         if self.state is State.CLOSED:

@@ -88,10 +88,8 @@ class ClientConnection:
     async def _serve(self) -> None:
         limits = self.server.config.limits
         while self.stream.state is not State.CLOSED:
-            if self.stream.state is State.ESTABLISHED:
-                timeout = limits.keepalive_interval
-            else:
-                timeout = max(0.0, limits.auth_timeout - (time.monotonic() - self._opened_at))
+            established = self.stream.state is State.ESTABLISHED
+            timeout = limits.keepalive_interval if established else self._login_time_left()
             try:
                 data = await asyncio.wait_for(self._reader.read(_READ_SIZE), timeout)
             except TimeoutError:
@@ -149,14 +147,17 @@ class ClientConnection:
         self._write_out()
         try:
             await self._writer.drain()
-            await asyncio.wait_for(
-                self._writer.start_tls(tls.context), self.server.config.limits.auth_timeout
-            )
+            # Within the login time limit, not on top of it.
+            await asyncio.wait_for(self._writer.start_tls(tls.context), self._login_time_left())
         except (TimeoutError, ConnectionError, OSError) as exc:
             log.info("TLS handshake with %s failed: %s", self.address, exc.__class__.__name__)
             self._closing = True
             return self.stream.close()
         return self.stream.tls_established(tls.channel_binding)
+
+    def _login_time_left(self) -> float:
+        elapsed = time.monotonic() - self._opened_at
+        return max(0.0, self.server.config.limits.auth_timeout - elapsed)
 
     async def _lookup(self, event: CredentialsNeeded) -> list[StreamEvent]:
         if not self.server.limiter.may_try_login(self.address):
