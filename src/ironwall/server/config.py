@@ -23,6 +23,8 @@ DEFAULT_MODULES = (
     "presence",
     "message",
     "offline",
+    "pep",
+    "private",
 )
 
 

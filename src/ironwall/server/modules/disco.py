@@ -1,4 +1,8 @@
-"""XEP-0030 Service Discovery for the server and for accounts."""
+"""XEP-0030 Service Discovery for the server and for accounts.
+
+Modules add identities to an account's disco#info by hooking ``disco-info/account``:
+the handler gets ``(event, query)``, appends to ``query`` and returns False.
+"""
 
 from __future__ import annotations
 
@@ -60,6 +64,7 @@ class Disco(Module):
         SubElement(
             query, tag(ns.DISCO_INFO, "identity"), {"category": "account", "type": "registered"}
         )
+        await self.server.hooks.fire("disco-info/account", (event, query))
         for feature in self.server.account_features:
             SubElement(query, tag(ns.DISCO_INFO, "feature"), {"var": feature})
         self._reply(event, query)

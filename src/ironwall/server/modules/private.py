@@ -1,0 +1,140 @@
+"""XEP-0049 Private XML Storage: any namespaced element, per account, readable only by it.
+
+Stored in the ``private`` map store: owner = account bare JID, key = the element's
+Clark name (``{namespace}name``), value = the serialised element. A set replaces the
+elements it carries; a get returns the stored element, or the empty one asked for.
+Each element and the number of elements per account are limited, with a clear error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from xml.etree.ElementTree import Element
+
+from ironwall.proto.stanza import iq_result, tag
+from ironwall.server.module import Module
+from ironwall.server.router import StanzaEvent
+from ironwall.xml import XMLPolicyError, parse_document, serialize
+
+__all__ = ["MODULE", "Private", "PrivateLimits"]
+
+log = logging.getLogger(__name__)
+
+PRIVATE = "jabber:iq:private"
+
+
+@dataclass(frozen=True)
+class PrivateLimits:
+    """How much private XML one account may keep."""
+
+    #: Serialised size of one stored element, in bytes.
+    max_element_bytes: int = 65536
+    #: Distinct elements (namespace + name) per account.
+    max_elements: int = 100
+
+    @classmethod
+    def from_config(cls, limits: object) -> PrivateLimits:
+        """Read ``private_<name>`` overrides from the server's ``Limits``; defaults for the rest."""
+        values = {}
+        for f in dataclasses.fields(cls):
+            value = getattr(limits, f"private_{f.name}", None)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                values[f.name] = value
+        return cls(**values)
+
+
+class Private(Module):
+    """jabber:iq:private get and set on one's own account."""
+
+    name = "private"
+    disco_features = (PRIVATE,)
+
+    async def start(self) -> None:
+        """Open the store and hook private-storage queries."""
+        self.limits = PrivateLimits.from_config(self.server.config.limits)
+        self._store = self.server.storage.map("private")
+        hooks = self.server.hooks
+        hooks.on(f"iq-get/self/{PRIVATE}", self._on_get)
+        hooks.on(f"iq-set/self/{PRIVATE}", self._on_set)
+        hooks.on(f"iq-get/bare/{PRIVATE}", self._on_foreign)
+        hooks.on(f"iq-set/bare/{PRIVATE}", self._on_foreign)
+
+    async def _on_foreign(self, event: StanzaEvent) -> bool:
+        self.server.router.bounce(
+            event.stanza, "forbidden", "private XML belongs to its owner only"
+        )
+        return True
+
+    def _invalid_children(self, event: StanzaEvent) -> bool:
+        query = event.stanza[0]
+        if len(query) == 0:
+            self.server.router.bounce(
+                event.stanza, "not-acceptable", "name the element to store or fetch"
+            )
+            return True
+        for child in query:
+            namespace = child.tag[1:].partition("}")[0] if child.tag.startswith("{") else ""
+            if namespace in ("", PRIVATE):
+                self.server.router.bounce(
+                    event.stanza,
+                    "not-acceptable",
+                    "each element needs its own namespace (not jabber:iq:private)",
+                )
+                return True
+        return False
+
+    async def _on_get(self, event: StanzaEvent) -> bool:
+        if self._invalid_children(event):
+            return True
+        query = event.stanza[0]
+        if len(query) != 1:
+            self.server.router.bounce(event.stanza, "bad-request", "fetch one element at a time")
+            return True
+        wanted = query[0]
+        stored = await self._store.get(str(event.sender.bare), wanted.tag)
+        element = Element(wanted.tag)
+        if isinstance(stored, str):
+            try:
+                element = parse_document(stored.encode("utf-8"))
+            except XMLPolicyError:
+                log.warning(
+                    "an unreadable private XML element of %s was skipped", event.sender.bare
+                )
+        answer = Element(tag(PRIVATE, "query"))
+        answer.append(element)
+        self.server.router.deliver_local(iq_result(event.stanza, answer))
+        return True
+
+    async def _on_set(self, event: StanzaEvent) -> bool:
+        if self._invalid_children(event):
+            return True
+        owner = str(event.sender.bare)
+        router = self.server.router
+        values: dict[str, str] = {}
+        for child in event.stanza[0]:
+            xml = serialize(child).decode("utf-8")
+            if len(xml.encode("utf-8")) > self.limits.max_element_bytes:
+                router.bounce(
+                    event.stanza,
+                    "not-acceptable",
+                    f"a private XML element may hold at most {self.limits.max_element_bytes} bytes",
+                )
+                return True
+            values[child.tag] = xml
+        existing = await self._store.get_all(owner)
+        if len(existing.keys() | values.keys()) > self.limits.max_elements:
+            router.bounce(
+                event.stanza,
+                "not-allowed",
+                f"an account may keep at most {self.limits.max_elements} private XML elements",
+            )
+            return True
+        for key, xml in values.items():
+            await self._store.set(owner, key, xml)
+        router.deliver_local(iq_result(event.stanza))
+        return True
+
+
+MODULE = Private
