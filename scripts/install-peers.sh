@@ -9,7 +9,8 @@
 # bounds each apt-get call.
 set -euo pipefail
 
-PACKAGES=(go-sendxmpp prosody ejabberd)
+# golang-go and the two Go libraries build tests/unit/e2e/oxpeer, a go-sendxmpp-style OX peer.
+PACKAGES=(go-sendxmpp prosody ejabberd golang-go golang-github-protonmail-gopenpgp-dev golang-github-beevik-etree-dev)
 APT_TIMEOUT=${APT_TIMEOUT:-600}
 POLICY=/usr/sbin/policy-rc.d
 
