@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from ironwall import __version__
-from ironwall.cli import admin_cmd, server_cmd
+from ironwall.cli import account_cmd, admin_cmd, chat_cmd, demo_cmd, server_cmd
 
 __all__ = ["build_parser", "main"]
 
@@ -20,6 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ironwall {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    account_cmd.register(commands)
+    chat_cmd.register(commands)
+    demo_cmd.register(commands)
     server_cmd.register(commands)
     admin_cmd.register(commands)
     return parser

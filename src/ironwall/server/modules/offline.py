@@ -8,6 +8,7 @@ with an error that says so.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 from xml.etree.ElementTree import Element, SubElement
@@ -34,6 +35,7 @@ class Offline(Module):
     async def start(self) -> None:
         """Open the store and hook storage and delivery."""
         self._store = self.server.storage.archive("offline")
+        self._locks: dict[str, asyncio.Lock] = {}
         self.server.hooks.on("message/offline", self._store_message)
         self.server.hooks.on("presence-initial", self._deliver)
 
@@ -57,26 +59,42 @@ class Offline(Module):
                 "service-unavailable",
                 "the recipient's offline message storage is full",
             )
+            return True
+        # The recipient may have come online while the message was being stored, after
+        # its initial presence emptied the store: hand it over now, not at next login.
+        online = [
+            s
+            for s in self.server.router.resources(event.to.bare)
+            if s.available and s.priority >= 0
+        ]
+        if online:
+            await self._flush(str(event.to.bare), online)
         return True
 
     async def _deliver(self, session: Session) -> bool:
-        if session.priority < 0:
-            return False
-        owner = str(session.jid.bare)
-        items = await self._store.query(owner)
-        delivered = []
-        for item in items:
-            try:
-                stanza = parse_document(item.payload.encode())
-            except XMLPolicyError:
-                log.warning("dropping an unreadable offline message of %s", owner)
-                delivered.append(item.id)
-                continue
-            session.send(stanza)
-            delivered.append(item.id)
-        if delivered:
-            await self._store.delete(owner, ids=delivered)
+        if session.priority >= 0:
+            await self._flush(str(session.jid.bare), [session])
         return False
+
+    async def _flush(self, owner: str, sessions: list[Session]) -> None:
+        # One flush per owner at a time, or two could both send what neither deleted yet.
+        lock = self._locks.setdefault(owner, asyncio.Lock())
+        async with lock:
+            items = await self._store.query(owner)
+            delivered = []
+            for item in items:
+                delivered.append(item.id)
+                try:
+                    stanza = parse_document(item.payload.encode())
+                except XMLPolicyError:
+                    log.warning("dropping an unreadable offline message of %s", owner)
+                    continue
+                for session in sessions:
+                    session.send(stanza)
+            if delivered:
+                await self._store.delete(owner, ids=delivered)
+        if not lock.locked() and self._locks.get(owner) is lock:
+            del self._locks[owner]
 
 
 MODULE = Offline
