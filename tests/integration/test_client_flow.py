@@ -127,3 +127,35 @@ def test_alice_to_offline_bob_through_a_restart_read_on_a_new_device(tmp_path: P
         assert windows
         for blob in (contents, *decoded):
             assert not any(window in blob for window in windows)
+
+
+def test_contacts_listing_requests_and_verification(tmp_path: Path) -> None:
+    port = _free_port()
+    server = ServerProcess(tmp_path / "data", config=_config(tmp_path))
+    server.start(port=port)
+    common = ["--server", f"127.0.0.1:{port}", "--ca", str(test_pki().ca_pem)]
+    alice = CLIUser("alice@localhost", tmp_path / "alice", ALICE_PASSPHRASE)
+    bob = CLIUser("bob@localhost", tmp_path / "bob", BOB_PASSPHRASE)
+    try:
+        _ok(alice.run("account", "create", "alice@localhost", *common))
+        _ok(bob.run("account", "create", "bob@localhost", *common))
+        assert "No contacts yet" in _ok(bob.run("contacts"))
+        _ok(alice.run("contacts", "add", "bob@localhost"))
+        listed = _ok(bob.run("contacts"))
+        assert "alice@localhost wants to be your contact" in listed
+        _ok(bob.run("contacts", "accept", "alice@localhost"))
+        assert "bob@localhost" in _ok(alice.run("contacts"))
+        verified = _ok(alice.run("verify", "bob@localhost", "--yes"))
+        bob_fingerprint = _ok(bob.run("verify", "alice@localhost", "--yes")).split(
+            "Your key (bob@localhost):\n  "
+        )[1][:50]
+        assert bob_fingerprint in verified
+        assert "bob@localhost is verified." in verified
+        assert "█" in verified or "▀" in verified
+        listing = _ok(alice.run("contacts"))
+        assert "key: verified" in listing
+        _ok(alice.run("send", "bob@localhost", "verified hello"))
+        heard = _ok(bob.run("listen", "--count", "1", "--timeout", "30"))
+        assert "alice@localhost [verified] verified hello" in heard
+    finally:
+        server.stop()

@@ -29,7 +29,6 @@ from support.tls import test_pki
 PASSPHRASE = "orbit lantern quietly seventeen marble"
 OX = "urn:xmpp:openpgp:0"
 PUBSUB = "http://jabber.org/protocol/pubsub"
-FAST = {"insecure_fast_kdf_for_tests": True}
 
 
 @dataclass
@@ -44,9 +43,11 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         address = ServerAddress("127.0.0.1", server_port(server), test_pki().ca_pem)
         accounts = {}
         for name in ("alice", "bob", "carol"):
-            account = Account(f"{name}@localhost", tmp_path / name)
+            account = Account(
+                f"{name}@localhost", tmp_path / name, insecure_fast_kdf_for_tests=True
+            )
             account.remember_address(address)
-            await account.create(PASSPHRASE, **FAST)
+            await account.create(PASSPHRASE)
             accounts[name] = account
         yield World(server, accounts)
         for account in accounts.values():
@@ -54,7 +55,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
 
 
 def _session(world: World, name: str, *, available: bool = True) -> AsyncIterator[Session]:
-    return world.accounts[name].session(PASSPHRASE, available=available, **FAST)  # type: ignore[return-value]
+    return world.accounts[name].session(PASSPHRASE, available=available)  # type: ignore[return-value]
 
 
 async def _befriend(world: World) -> None:

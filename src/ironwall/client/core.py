@@ -86,8 +86,10 @@ def _bare(jid: str) -> str:
 class Account:
     """One XMPP account on this device."""
 
-    def __init__(self, jid: str, home: Path) -> None:
+    def __init__(self, jid: str, home: Path, *, insecure_fast_kdf_for_tests: bool = False) -> None:
         self.jid = _bare(jid)
+        # Test suites only: makes every Argon2id here nearly free (see ironwall.e2e).
+        self.fast_kdf = insecure_fast_kdf_for_tests
         self.directory = home / self.jid
         self.state = LocalState(self.directory / "state.db")
 
@@ -116,7 +118,6 @@ class Account:
         passphrase: str,
         *,
         existing_password: str | None = None,
-        insecure_fast_kdf_for_tests: bool = False,
     ) -> tuple[str, str]:
         """Register (or use the existing account), make and publish the keys.
 
@@ -132,11 +133,9 @@ class Account:
             identity,
             passphrase,
             recovery_code=code,
-            insecure_fast_kdf_for_tests=insecure_fast_kdf_for_tests,
+            insecure_fast_kdf_for_tests=self.fast_kdf,
         )
-        password = existing_password or await derive_login_password_async(
-            passphrase, self.jid, insecure_fast_kdf_for_tests=insecure_fast_kdf_for_tests
-        )
+        password = existing_password or await self._derive(passphrase)
         async with connect(
             self.jid, password, self.address, register=existing_password is None
         ) as conn:
@@ -154,14 +153,17 @@ class Account:
         self.state.set("sealed_key", base64.b64encode(blob).decode())
         self.state.set("fingerprint", identity.fingerprint)
 
-    async def _login_password(self, passphrase: str, given: str | None, fast: bool) -> str:
+    async def _login_password(self, passphrase: str, given: str | None) -> str:
         if given is not None:
             return given
         cached = self.state.get("login_password")
         if cached is not None:
             return cached
+        return await self._derive(passphrase)
+
+    async def _derive(self, passphrase: str) -> str:
         return await derive_login_password_async(
-            passphrase, self.jid, insecure_fast_kdf_for_tests=fast
+            passphrase, self.jid, insecure_fast_kdf_for_tests=self.fast_kdf
         )
 
     async def _unlock(self, blob: bytes, secret: str) -> Identity:
@@ -179,7 +181,6 @@ class Account:
         *,
         password: str | None = None,
         available: bool = False,
-        insecure_fast_kdf_for_tests: bool = False,
     ) -> AsyncIterator[Session]:
         """Log in, unlock the identity, and yield a messaging session.
 
@@ -187,7 +188,7 @@ class Account:
         (including those stored while offline, XEP-0160); other sessions leave them on
         the server for the next one that is.
         """
-        login = await self._login_password(passphrase, password, insecure_fast_kdf_for_tests)
+        login = await self._login_password(passphrase, password)
         cached = self.state.get("sealed_key")
         identity = await self._unlock(base64.b64decode(cached), passphrase) if cached else None
         session = Session(self, identity)
@@ -227,11 +228,11 @@ class Account:
             if blob is None:
                 raise ClientError(f"{self.jid} has no sealed key on its server to recover")
             identity = await self._unlock(blob, recovery_code)
-            resealed = await change_passphrase_async(blob, recovery_code, new_passphrase)
-            await ox.store_sealed_key(conn, resealed)
-            new_login = (
-                login if password else await derive_login_password_async(new_passphrase, self.jid)
+            resealed = await change_passphrase_async(
+                blob, recovery_code, new_passphrase, insecure_fast_kdf_for_tests=self.fast_kdf
             )
+            await ox.store_sealed_key(conn, resealed)
+            new_login = login if password else await self._derive(new_passphrase)
             if new_login != login:
                 await _change_password(conn, self.jid, new_login)
         self._remember_login(new_login, resealed, identity)
@@ -590,11 +591,13 @@ class Session:
         blob = await ox.fetch_sealed_key(self._conn)
         if blob is None:
             raise ClientError("the server holds no sealed key for this account")
-        resealed = await change_passphrase_async(blob, old, new)
+        resealed = await change_passphrase_async(
+            blob, old, new, insecure_fast_kdf_for_tests=self.account.fast_kdf
+        )
         await ox.store_sealed_key(self._conn, resealed)
         login = self.state.get("login_password") or ""
         if derived_login:
-            login = await derive_login_password_async(new, self.jid)
+            login = await self.account._derive(new)
             await _change_password(self._conn, self.jid, login)
         self.account._remember_login(login, resealed, self._me)
 

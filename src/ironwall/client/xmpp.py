@@ -101,16 +101,19 @@ class Connection(slixmpp.ClientXMPP):
         self.add_event_handler("reconnect_delay", self._connection_failed)
         self.add_event_handler("ssl_invalid_chain", self._bad_certificate)
         self.add_event_handler("failed_all_auth", self._auth_failed)
-        self.add_event_handler("disconnected", lambda _e: self.ended.set())
+        self.closed = asyncio.Event()
+        self.add_event_handler("disconnected", self._disconnected)
         self.add_event_handler("stream_error", self._stream_error)
+
+    def _disconnected(self, _event: Any) -> None:
+        self.ended.set()
+        self.closed.set()
 
     def _fail(self, reason: str) -> None:
         if self.failure is None:
             self.failure = reason
         self.cancel_connection_attempt()
         self.ended.set()
-        with contextlib.suppress(Exception):
-            self.abort()
 
     def _connection_failed(self, _error: Any) -> None:
         where = self.server_address.describe(self.boundjid.domain)
@@ -168,6 +171,15 @@ class Connection(slixmpp.ClientXMPP):
         return element
 
 
+async def _close(connection: Connection) -> None:
+    """Close the stream politely (bounded in time) and release slixmpp's tasks."""
+    if not connection.closed.is_set():
+        connection.disconnect(wait=2.0)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(connection.closed.wait(), 5)
+    await _finish(connection)
+
+
 async def _finish(connection: Connection) -> None:
     # slixmpp cancels its outgoing-filter task only when the object is garbage-collected,
     # which asyncio then reports as "Task was destroyed but it is pending": end it here.
@@ -208,9 +220,7 @@ async def connect(
             or f"no answer from {address.describe(connection.boundjid.domain)} in time"
         )
         connection.cancel_connection_attempt()
-        with contextlib.suppress(Exception):
-            connection.abort()
-        await _finish(connection)
+        await _close(connection)
         if reason == "exists":
             raise AccountExists(
                 f"the account {jid} already exists; log in instead, or pick another name"
@@ -219,8 +229,4 @@ async def connect(
     try:
         yield connection
     finally:
-        if not connection.ended.is_set():
-            connection.disconnect()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(connection.ended.wait(), 5)
-        await _finish(connection)
+        await _close(connection)
