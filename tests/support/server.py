@@ -6,13 +6,15 @@ import contextlib
 import dataclasses
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ironwall.server.app import Server
 from ironwall.server.config import Config, Limits, Listener
@@ -66,6 +68,7 @@ class ServerProcess:
         self.process: subprocess.Popen[str] | None = None
         self.port = 0
         self.output: list[str] = []
+        self._drain: threading.Thread | None = None
 
     def start(self, port: int = 0, timeout: float = 30.0) -> int:
         """Start it and wait for its "listening" log line; return the port."""
@@ -90,32 +93,48 @@ class ServerProcess:
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         deadline = time.monotonic() + timeout
-        assert self.process.stdout is not None
+        stdout = self.process.stdout
+        assert stdout is not None
         while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
+            ready, _, _ = select.select([stdout], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                break
+            line = stdout.readline()
             if not line:
                 break
             self.output.append(line)
             if match := _LISTEN_LINE.search(line):
                 self.port = int(match.group(1))
+                # Keep reading its output, or a full pipe would block the server's logging.
+                self._drain = threading.Thread(target=self._read_rest, args=(stdout,), daemon=True)
+                self._drain.start()
                 return self.port
         self.kill()
         raise RuntimeError("server did not start:\n" + "".join(self.output))
+
+    def _read_rest(self, stdout: IO[str]) -> None:
+        for line in stdout:
+            self.output.append(line)
 
     def stop(self, timeout: float = 15.0) -> int:
         """SIGTERM it, wait for it to exit, and return its exit code."""
         assert self.process is not None
         self.process.send_signal(signal.SIGTERM)
         try:
-            out, _ = self.process.communicate(timeout=timeout)
+            self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            out, _ = self.process.communicate(timeout=timeout)
-        self.output.append(out or "")
+            self.process.wait(timeout=timeout)
+        if self._drain is not None:
+            self._drain.join(timeout=timeout)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
         return self.process.returncode
 
     def kill(self) -> None:
         """SIGKILL it (a crash)."""
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
-            self.process.communicate(timeout=15)
+            self.process.wait(timeout=15)
+        if self.process is not None and self.process.stdout is not None:
+            self.process.stdout.close()

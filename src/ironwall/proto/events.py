@@ -12,12 +12,15 @@ from xml.etree.ElementTree import Element
 from ironwall.proto.jid import JID
 
 __all__ = [
+    "AckRequested",
     "AuthFailed",
     "Authenticated",
     "BindRequested",
     "CredentialsNeeded",
     "NonzaReceived",
     "PreAuthStanza",
+    "SMEnableRequested",
+    "SMResumeRequested",
     "StanzaReceived",
     "StreamClosed",
     "StreamEvent",
@@ -90,6 +93,28 @@ class NonzaReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class SMEnableRequested:
+    """XEP-0198 ``<enable/>``: call ``enable_sm`` (with a resumption id if ``resume``)."""
+
+    resume: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SMResumeRequested:
+    """XEP-0198 ``<resume/>``: call ``resume_sm`` with the parked state, or ``refuse_resume``."""
+
+    previd: str
+    handled: int
+
+
+@dataclass(frozen=True, slots=True)
+class AckRequested:
+    """XEP-0198 ``<r/>``: once every stanza before it is handled, call ``send_ack(handled)``."""
+
+    handled: int
+
+
+@dataclass(frozen=True, slots=True)
 class StreamClosed:
     """The stream is over; ``condition`` is the stream error sent or received, if any."""
 
@@ -107,5 +132,8 @@ StreamEvent = (
     | PreAuthStanza
     | StanzaReceived
     | NonzaReceived
+    | SMEnableRequested
+    | SMResumeRequested
+    | AckRequested
     | StreamClosed
 )

@@ -51,10 +51,12 @@ def _prepare_domainpart(domain: str) -> str:
         raise InvalidJID("the domainpart contains characters a JID may not use") from None
     if any(not label for label in labels):
         raise InvalidJID("the domainpart has an empty label")
+    # Checked after preparation: OpaqueString maps other spaces (U+00A0) to " ".
+    prepared = ".".join(labels)
     for char in prepared:
         if char in " \t\r\n@/\\:\"'<>&" or ord(char) < 0x20:
             raise InvalidJID("the domainpart contains a forbidden character")
-    return ".".join(labels)
+    return prepared
 
 
 def _prepare_resourcepart(resource: str) -> str:
@@ -66,7 +68,11 @@ def _prepare_resourcepart(resource: str) -> str:
 
 
 def _check_length(part: str, name: str) -> None:
-    size = len(part.encode("utf-8"))
+    try:
+        size = len(part.encode("utf-8"))
+    except UnicodeEncodeError:
+        # Lone surrogates: what undecodable bytes become in command-line arguments.
+        raise InvalidJID(f"the {name} is not valid Unicode") from None
     if size == 0:
         raise InvalidJID(f"the {name} is empty")
     if size > _MAX_PART_BYTES:

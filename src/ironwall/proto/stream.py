@@ -23,12 +23,15 @@ from xml.etree.ElementTree import Element, SubElement
 
 from ironwall.proto import ns
 from ironwall.proto.events import (
+    AckRequested,
     Authenticated,
     AuthFailed,
     BindRequested,
     CredentialsNeeded,
     NonzaReceived,
     PreAuthStanza,
+    SMEnableRequested,
+    SMResumeRequested,
     StanzaReceived,
     StreamClosed,
     StreamEvent,
@@ -43,6 +46,7 @@ from ironwall.proto.sasl import (
     SASLStep,
     mechanisms_for,
 )
+from ironwall.proto.sm import SM, StreamManagement
 from ironwall.proto.stanza import error_reply, iq_result, tag
 from ironwall.xml import (
     ParserLimits,
@@ -96,6 +100,12 @@ _RESPONSE = tag(ns.SASL, "response")
 _ABORT = tag(ns.SASL, "abort")
 _IQ = tag(ns.CLIENT, "iq")
 _STANZAS = frozenset({tag(ns.CLIENT, "message"), tag(ns.CLIENT, "presence"), _IQ})
+_SM_ENABLE = tag(SM, "enable")
+_SM_RESUME = tag(SM, "resume")
+_SM_REQUEST = tag(SM, "r")
+_SM_ACK = tag(SM, "a")
+#: Ask the client for an acknowledgement after this many unacknowledged stanzas.
+SM_REQUEST_EVERY = 5
 
 #: What each state accepts from the peer. The pseudo-tags "stanza" and "extension"
 #: stand for any of message/presence/iq and for a registered extension nonza.
@@ -106,9 +116,9 @@ _ACCEPTS: dict[State, frozenset[str]] = {
     State.AUTH_OFFERED: frozenset({_AUTH, _IQ}),
     State.SASL_LOOKUP: frozenset(),
     State.SASL_CHALLENGED: frozenset({_RESPONSE, _ABORT}),
-    State.BIND_OFFERED: frozenset({_IQ, "extension"}),
+    State.BIND_OFFERED: frozenset({_IQ, _SM_RESUME, "extension"}),
     State.BINDING: frozenset(),
-    State.ESTABLISHED: frozenset({"stanza", "extension"}),
+    State.ESTABLISHED: frozenset({"stanza", _SM_ENABLE, _SM_REQUEST, _SM_ACK, "extension"}),
     State.CLOSED: frozenset(),
 }
 
@@ -157,6 +167,8 @@ class ServerStream:
         self._channel_binding: bytes | None = None
         self._auth_attempts = 0
         self._bind_iq: Element | None = None
+        #: XEP-0198 state once the client enabled stream management.
+        self.sm: StreamManagement | None = None
 
     # ----------------------------------------------------------------- input
 
@@ -269,6 +281,7 @@ class ServerStream:
             SubElement(features, tag(ns.BIND, "bind"))
             session = SubElement(features, tag(ns.SESSION, "session"))
             SubElement(session, tag(ns.SESSION, "optional"))
+            SubElement(features, tag(SM, "sm"))
             for extra in opts.stream_features():
                 features.append(extra)
             self.state = State.BIND_OFFERED
@@ -294,6 +307,8 @@ class ServerStream:
             if self.jid is None:
                 raise _StreamError("not-authorized", "authenticate first")
             raise _StreamError("unsupported-stanza-type", "unexpected element in this state")
+        if name in (_SM_ENABLE, _SM_RESUME, _SM_REQUEST, _SM_ACK):
+            return self._on_sm(element)
         if name == _STARTTLS:
             return self._on_starttls()
         if name == _AUTH:
@@ -527,6 +542,8 @@ class ServerStream:
                     )
                 )
                 return []
+        if self.sm is not None:
+            self.sm.received()
         return [StanzaReceived(stanza)]
 
     def send_stanza(self, stanza: Element) -> None:
@@ -534,6 +551,88 @@ class ServerStream:
         if self.state is State.CLOSED:
             return
         self._out += serialize(stanza, parent_ns=ns.CLIENT)
+        if self.sm is not None and stanza.tag in _STANZAS:
+            self.sm.sent(stanza)
+            if len(self.sm.unacked) % SM_REQUEST_EVERY == 0:
+                self._out += f"<r xmlns='{SM}'/>".encode()
+
+    # --------------------------------------------------- stream management
+
+    def _on_sm(self, element: Element) -> list[StreamEvent]:
+        name = element.tag
+        if name == _SM_RESUME:
+            try:
+                handled = int(element.get("h", ""))
+            except ValueError:
+                self._sm_failed("bad-request")
+                return []
+            return [SMResumeRequested(element.get("previd", ""), handled)]
+        if name == _SM_ENABLE:
+            if self.sm is not None:
+                self._sm_failed("unexpected-request")
+                return []
+            return [SMEnableRequested(element.get("resume") in ("true", "1"))]
+        if self.sm is None:
+            self._sm_failed("unexpected-request")
+            return []
+        if name == _SM_REQUEST:
+            return [AckRequested(self.sm.inbound)]
+        try:
+            self.sm.acknowledge(int(element.get("h", "")))
+        except ValueError:
+            raise _StreamError(
+                "undefined-condition", "acknowledged more stanzas than were sent"
+            ) from None
+        return []
+
+    def _sm_failed(self, condition: str) -> None:
+        self._out += f"<failed xmlns='{SM}'><{condition} xmlns='{ns.STANZAS}'/></failed>".encode()
+
+    def enable_sm(self, resumption_id: str | None, max_seconds: int) -> None:
+        """Answer ``SMEnableRequested``: counting starts now (resumable if an id is given)."""
+        if self.state is not State.ESTABLISHED or self.sm is not None:
+            raise LocalProtocolError(f"enable_sm in state {self.state.value}")
+        self.sm = StreamManagement(resumption_id)
+        resume = (
+            f" id='{_escape_attr(resumption_id)}' resume='true' max='{max_seconds}'"
+            if resumption_id
+            else ""
+        )
+        self._out += f"<enabled xmlns='{SM}'{resume}/>".encode()
+
+    def request_ack(self) -> None:
+        """Ask the client to acknowledge what it has received (XEP-0198 ``<r/>``)."""
+        if self.sm is not None and self.state is not State.CLOSED:
+            self._out += f"<r xmlns='{SM}'/>".encode()
+
+    def send_ack(self, handled: int) -> None:
+        """Answer ``AckRequested`` with the count it carried."""
+        self._out += f"<a xmlns='{SM}' h='{handled}'/>".encode()
+
+    def resume_sm(self, full_jid: JID, state: StreamManagement, handled: int) -> list[StreamEvent]:
+        """Answer ``SMResumeRequested``: continue the parked session ``full_jid``.
+
+        Stanzas the client had not acknowledged (per ``handled``) are sent again.
+        """
+        if self.state is not State.BIND_OFFERED:
+            raise LocalProtocolError(f"resume_sm in state {self.state.value}")
+        try:
+            state.acknowledge(handled)
+        except ValueError:
+            return self._fail("undefined-condition", "acknowledged more stanzas than were sent")
+        self.jid = full_jid
+        self.sm = state
+        self.state = State.ESTABLISHED
+        self._out += f"<resumed xmlns='{SM}' h='{state.inbound}' previd='{_escape_attr(state.id or '')}'/>".encode()
+        for stanza in state.unacked:
+            self._out += serialize(stanza, parent_ns=ns.CLIENT)
+        return self._drain()
+
+    def refuse_resume(self) -> None:
+        """Answer ``SMResumeRequested`` when there is no such session to resume."""
+        if self.state is not State.BIND_OFFERED:
+            raise LocalProtocolError(f"refuse_resume in state {self.state.value}")
+        self._sm_failed("item-not-found")
 
     def send_raw(self, data: bytes) -> None:
         """Queue bytes that are already serialised XML (a routed stanza's cached form)."""

@@ -14,6 +14,7 @@ from ironwall.server.connection import ClientConnection
 from ironwall.server.hooks import Hooks
 from ironwall.server.limiter import AddressLimiter
 from ironwall.server.module import Module
+from ironwall.server.resumption import Resumption
 from ironwall.server.router import Router
 from ironwall.server.tls import TLSMaterial, ensure_self_signed, load_tls
 from ironwall.storage import StorageDriver, open_driver
@@ -39,6 +40,7 @@ class Server:
         self.domains = frozenset(config.domains)
         self.hooks = Hooks()
         self.router = Router(self)
+        self.resumption = Resumption(self)
         self.connections: set[ClientConnection] = set()
         self.modules: dict[str, Module] = {}
         self.limiter = AddressLimiter(
@@ -82,6 +84,24 @@ class Server:
         except ValueError as exc:
             raise ServerError(str(exc)) from None
         await self.storage.open()
+        try:
+            await self._start_modules_and_listeners()
+        except BaseException:
+            # Whatever failed, leave nothing running: an open storage thread alone keeps
+            # the process from exiting.
+            await self.stop()
+            raise
+        where = ", ".join(f"{h}:{p}" for h, p in self.addresses)
+        log.info(
+            "Ironwall listening on %s for %s (data in %s)",
+            where,
+            ", ".join(config.domains),
+            config.data_dir,
+        )
+        return self.addresses
+
+    async def _start_modules_and_listeners(self) -> None:
+        config = self.config
         for name in config.modules:
             try:
                 module_file = importlib.import_module(f"ironwall.server.modules.{name}")
@@ -108,7 +128,6 @@ class Server:
                     self._accept, listener.host, listener.port, limit=1 << 20
                 )
             except OSError as exc:
-                await self.stop()
                 raise ServerError(
                     f"cannot listen on {listener.host}:{listener.port}: {exc.strerror}"
                 ) from None
@@ -116,14 +135,6 @@ class Server:
             for sock in server.sockets:
                 host, port = sock.getsockname()[:2]
                 self.addresses.append((host, port))
-        where = ", ".join(f"{h}:{p}" for h, p in self.addresses)
-        log.info(
-            "Ironwall listening on %s for %s (data in %s)",
-            where,
-            ", ".join(config.domains),
-            config.data_dir,
-        )
-        return self.addresses
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connection = ClientConnection(self, reader, writer)
@@ -145,7 +156,13 @@ class Server:
             if not self.connections:
                 break
             await asyncio.sleep(0.01)
-        for module in reversed(list(self.modules.values())):
-            await module.stop()
-        await self.storage.close()
+        try:
+            await self.resumption.stop()
+            for module in reversed(list(self.modules.values())):
+                try:
+                    await module.stop()
+                except Exception:
+                    log.exception("module %s failed to stop", module.name)
+        finally:
+            await self.storage.close()
         log.info("Ironwall stopped")

@@ -25,6 +25,10 @@ DEFAULT_MODULES = (
     "offline",
     "pep",
     "private",
+    "carbons",
+    "mam",
+    "csi",
+    "blocking",
 )
 
 
@@ -53,6 +57,15 @@ class Limits:
     failed_login_window: float = 300.0
     max_offline_messages: int = 1000
     max_resources_per_account: int = 10
+    resumption_timeout: float = 300.0
+    #: XEP-0313: the most archived messages one query page returns.
+    mam_max_page: int = 100
+    #: XEP-0313: archived messages older than this many days are deleted; 0 keeps them.
+    mam_retention_days: int = 365
+    #: XEP-0191: JIDs one account may block.
+    max_blocklist_items: int = 1000
+    #: XEP-0352: presence updates held for an inactive client before they are sent anyway.
+    csi_max_held: int = 500
 
 
 @dataclass(frozen=True)

@@ -10,23 +10,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element
 
 from ironwall.proto.events import (
+    AckRequested,
     Authenticated,
     AuthFailed,
     BindRequested,
     CredentialsNeeded,
     NonzaReceived,
     PreAuthStanza,
+    SMEnableRequested,
+    SMResumeRequested,
     StanzaReceived,
     StreamClosed,
     StreamEvent,
     TLSRequested,
 )
 from ironwall.proto.jid import JID, InvalidJID
+from ironwall.proto.sm import StreamManagement
 from ironwall.proto.stream import ServerStream, State
 from ironwall.server.session import Session
 
@@ -95,6 +100,8 @@ class ClientConnection:
             except TimeoutError:
                 if self.stream.state is State.ESTABLISHED:
                     self.stream.send_keepalive()
+                    if self.stream.sm is not None and self.stream.sm.unacked:
+                        self.stream.request_ack()
                     self._write_out()
                     continue
                 await self._handle(
@@ -137,6 +144,13 @@ class ClientConnection:
                 assert self.stream.domain is not None
                 request = PreAuthRequest(self, event.stanza, self.stream.domain)
                 await self.server.hooks.fire("iq-preauth/jabber:iq:register", request)
+            elif isinstance(event, AckRequested):
+                # Every stanza before the <r/> has been routed (and stored) by now.
+                self.stream.send_ack(event.handled)
+            elif isinstance(event, SMEnableRequested):
+                self._enable_sm(event.resume)
+            elif isinstance(event, SMResumeRequested):
+                queue[:0] = self._resume(event)
             elif isinstance(event, StreamClosed):
                 self._closing = True
         self._write_out()
@@ -185,6 +199,40 @@ class ClientConnection:
         self.session = result
         return self.stream.bind_resource(result.jid)
 
+    def _enable_sm(self, resume: bool) -> None:
+        resumption_id = secrets.token_urlsafe(18) if resume else None
+        timeout = int(self.server.config.limits.resumption_timeout)
+        self.stream.enable_sm(resumption_id, timeout)
+        if resumption_id is not None:
+            self.server.resumption.live(resumption_id, self)
+
+    def _resume(self, event: SMResumeRequested) -> list[StreamEvent]:
+        account = self.stream.jid
+        assert account is not None
+        taken = self.server.resumption.take(event.previd, account)
+        if taken is None:
+            self.stream.refuse_resume()
+            return []
+        session, state = taken
+        session.rebind(self.send, self._close_from_server)
+        self.session = session
+        events = self.stream.resume_sm(session.jid, state, event.handled)
+        if state.id is not None:
+            self.server.resumption.live(state.id, self)
+        log.info("session %s resumed from %s", session.jid, self.address)
+        return events
+
+    def hand_over(self) -> tuple[Session, StreamManagement]:
+        """Give this connection's session to a client resuming it elsewhere, and close."""
+        session, state = self.session, self.stream.sm
+        assert session is not None
+        assert state is not None
+        self.session = None
+        self.stream.sm = None
+        self._closing = True
+        self._writer.transport.close()
+        return session, state
+
     def send(self, stanza: Element) -> None:
         """Queue a stanza for this client and write it out."""
         self.stream.send_stanza(stanza)
@@ -212,10 +260,17 @@ class ClientConnection:
 
     async def _teardown(self) -> None:
         session, self.session = self.session, None
+        state = self.stream.sm
         if self.stream.state is not State.CLOSED:
             self.stream.close()
-        if session is not None and self.server.router.unbind(session):
-            await self.server.hooks.fire("session-closed", session)
+        resumption = self.server.resumption
+        if session is not None:
+            if state is not None and state.id is not None and not self._closing:
+                # The connection dropped without a goodbye: the client may resume.
+                resumption.park(session, state)
+            else:
+                resumption.forget(state.id if state is not None else None)
+                await resumption.end(session, state)
         await self._flush_and_close()
 
     async def shutdown(self) -> None:

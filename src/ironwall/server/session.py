@@ -22,6 +22,7 @@ class Session:
         "extra",
         "interested",
         "jid",
+        "outbound_filter",
         "presence",
         "priority",
     )
@@ -46,12 +47,25 @@ class Session:
         self.directed: set[JID] = set()
         #: Per-module state, keyed by module name.
         self.extra: dict[str, object] = {}
+        #: Set by the one module that holds stanzas back (XEP-0352, ``csi.py``): it gets
+        #: each outgoing stanza and returns those to send now, in order. Applied here, in
+        #: front of the connection's send, so a resumed session (``rebind``) keeps it.
+        self.outbound_filter: Callable[[Element], list[Element]] | None = None
+        self._send = send
+        self._close = close
+
+    def rebind(self, send: Callable[[Element], None], close: Callable[[str, str], None]) -> None:
+        """Carry on over another connection (XEP-0198 resumption) or a parking queue."""
         self._send = send
         self._close = close
 
     def send(self, stanza: Element) -> None:
-        """Queue ``stanza`` on this session's stream."""
-        self._send(stanza)
+        """Queue ``stanza`` on this session's stream (unless ``outbound_filter`` holds it)."""
+        if self.outbound_filter is None:
+            self._send(stanza)
+            return
+        for ready in self.outbound_filter(stanza):
+            self._send(ready)
 
     def close(self, condition: str, text: str = "") -> None:
         """Close the session's stream with a stream error."""

@@ -55,6 +55,7 @@ CB_ADVERT = (
 FEATURES_BIND = (
     b"<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
     b"<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session>"
+    b"<sm xmlns='urn:xmpp:sm:3'/>"
     b"</stream:features>"
 )
 NOT_AUTHORIZED = b"<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/></failure>"
