@@ -17,7 +17,7 @@ import re
 import secrets
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from .procs import LOOPBACK, free_port, run, spawn, stop_process, tail, wait_for_port
@@ -66,7 +66,8 @@ def _q(value: str) -> str:
 
 
 class EjabberdServer:
-    """A running ejabberd node: ``server`` describes it, ``ctl(...)`` runs ejabberdctl commands."""
+    """A running ejabberd node: ``server`` describes it, ``ctl(...)`` runs ejabberdctl commands,
+    ``restart()`` stops the node and starts it again on the same Mnesia data."""
 
     def __init__(
         self,
@@ -76,9 +77,11 @@ class EjabberdServer:
         node: str,
         dist_port: int,
         env: Mapping[str, str],
+        start: Callable[[], subprocess.Popen[bytes]],
     ) -> None:
         self.server = server
         self._proc = proc
+        self._start = start
         self._node = node
         self._dist_port = dist_port
         self._env = dict(env)
@@ -115,6 +118,11 @@ class EjabberdServer:
     def stop(self) -> None:
         """SIGTERM the VM (a clean ejabberd shutdown), SIGKILL its group after 15 s."""
         stop_process(self._proc, grace=15.0)
+
+    def restart(self) -> None:
+        """Stop the node cleanly and start it again (same node name, so Mnesia keeps its data)."""
+        self.stop()
+        self._proc = self._start()
 
 
 def _config(
@@ -231,37 +239,42 @@ def start_ejabberd(
     }
     node = f"ejabberd-{secrets.token_hex(4)}@localhost"
     dist_port = free_port()
-    proc = spawn(
-        [
-            "erl",
-            "-sname",
-            node,
-            "-noinput",
-            "-erl_epmd_port",
-            str(dist_port),
-            "-start_epmd",
-            "false",
-            "-kernel",
-            "inet_dist_use_interface",
-            "{127,0,0,1}",
-            "-mnesia",
-            "dir",
-            _q(str(spool)),
-            "-s",
-            "ejabberd",
-        ],
-        env=env,
-        cwd=spool,
-        output=workdir / "ejabberd.stdout",
-    )
+    argv = [
+        "erl",
+        "-sname",
+        node,
+        "-noinput",
+        "-erl_epmd_port",
+        str(dist_port),
+        "-start_epmd",
+        "false",
+        "-kernel",
+        "inet_dist_use_interface",
+        "{127,0,0,1}",
+        "-mnesia",
+        "dir",
+        _q(str(spool)),
+        "-s",
+        "ejabberd",
+    ]
+
+    def start() -> subprocess.Popen[bytes]:
+        proc = spawn(argv, env=env, cwd=spool, output=workdir / "ejabberd.stdout")
+        try:
+            wait_for_port(
+                LOOPBACK,
+                port,
+                timeout=start_timeout,
+                proc=proc,
+                describe=lambda: tail(workdir / "ejabberd.stdout") + "\n" + tail(log_path),
+            )
+        except BaseException:
+            stop_process(proc)
+            raise
+        return proc
+
+    proc = start()
     try:
-        wait_for_port(
-            LOOPBACK,
-            port,
-            timeout=start_timeout,
-            proc=proc,
-            describe=lambda: tail(workdir / "ejabberd.stdout") + "\n" + tail(log_path),
-        )
         handle = EjabberdServer(
             XmppServer(
                 kind="ejabberd",
@@ -277,6 +290,7 @@ def start_ejabberd(
             node=node,
             dist_port=dist_port,
             env=env,
+            start=start,
         )
         for user, password in users.items():
             handle.ctl("register", user, domain, password, secrets_in_args=[password])

@@ -6,7 +6,7 @@ import functools
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from .procs import LOOPBACK, free_port, run, spawn, stop_process, tail, wait_for_port
@@ -45,11 +45,18 @@ def _lua(value: str) -> str:
 
 
 class ProsodyServer:
-    """A running Prosody: ``server`` describes it, ``stop()`` ends it."""
+    """A running Prosody: ``server`` describes it, ``stop()`` ends it, ``restart()`` cycles it."""
 
-    def __init__(self, server: XmppServer, proc: subprocess.Popen[bytes]) -> None:
+    def __init__(
+        self,
+        server: XmppServer,
+        proc: subprocess.Popen[bytes],
+        *,
+        start: Callable[[], subprocess.Popen[bytes]],
+    ) -> None:
         self.server = server
         self._proc = proc
+        self._start = start
 
     @property
     def pid(self) -> int:
@@ -59,6 +66,11 @@ class ProsodyServer:
     def stop(self) -> None:
         """SIGTERM Prosody, SIGKILL after 10 s."""
         stop_process(self._proc, grace=10.0)
+
+    def restart(self) -> None:
+        """Stop Prosody and start it again on the same port, config and data."""
+        self.stop()
+        self._proc = self._start()
 
 
 def start_prosody(
@@ -73,7 +85,8 @@ def start_prosody(
     """Start Prosody in ``workdir`` with one account per ``users`` entry (local part -> password).
 
     Loopback only, an ephemeral c2s port, STARTTLS required with a test CA, PEP on,
-    no s2s and no HTTP, file storage and logs under ``workdir``. ``debug`` logs
+    offline messages (mod_offline, which Prosody always loads), no s2s and no HTTP,
+    file storage and logs under ``workdir``. ``debug`` logs
     every stanza (including SASL PLAIN credentials: keep it off unless needed).
     """
     workdir.mkdir(parents=True, exist_ok=True)
@@ -124,20 +137,29 @@ VirtualHost {_lua(domain)}
             env=env,
             secrets=[password],
         )
-    proc = spawn(
-        ["prosody", "--config", str(config), "-F"],
-        env=env,
-        cwd=workdir,
-        output=workdir / "prosody.stdout",
-    )
-    try:
-        wait_for_port(
-            LOOPBACK,
-            port,
-            timeout=start_timeout,
-            proc=proc,
-            describe=lambda: tail(workdir / "prosody.stdout") + "\n" + tail(log_path),
+
+    def start() -> subprocess.Popen[bytes]:
+        proc = spawn(
+            ["prosody", "--config", str(config), "-F"],
+            env=env,
+            cwd=workdir,
+            output=workdir / "prosody.stdout",
         )
+        try:
+            wait_for_port(
+                LOOPBACK,
+                port,
+                timeout=start_timeout,
+                proc=proc,
+                describe=lambda: tail(workdir / "prosody.stdout") + "\n" + tail(log_path),
+            )
+        except BaseException:
+            stop_process(proc)
+            raise
+        return proc
+
+    proc = start()
+    try:
         server = XmppServer(
             kind="prosody",
             software=prosody_version(),
@@ -151,4 +173,4 @@ VirtualHost {_lua(domain)}
     except BaseException:
         stop_process(proc)
         raise
-    return ProsodyServer(server, proc)
+    return ProsodyServer(server, proc, start=start)

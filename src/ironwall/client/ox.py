@@ -75,7 +75,9 @@ async def _items(conn: Connection, jid: str | None, node: str) -> list[ET.Elemen
             f"<items node={quoteattr(node)} max_items='1'/></pubsub></iq>"
         )
     except IqFailed as exc:
-        if exc.condition == "item-not-found":
+        # Prosody answers "forbidden", not "item-not-found", for another account's node
+        # that does not exist (or is closed to us): either way we can see no items.
+        if exc.condition == "item-not-found" or (jid is not None and exc.condition == "forbidden"):
             return []
         raise
     return answer.findall(f".//{{{_PUBSUB}}}item")
