@@ -21,6 +21,7 @@ from ironwall.proto import ns
 from ironwall.proto.jid import JID, InvalidJID
 from ironwall.proto.sm import StreamManagement
 from ironwall.proto.stanza import tag
+from ironwall.server.modules.message_kinds import has_content
 from ironwall.server.router import StanzaEvent
 from ironwall.server.session import Session
 
@@ -111,6 +112,9 @@ class Resumption:
         """XEP-0198 §5: unacknowledged messages are treated as undelivered, not dropped."""
         for stanza in stanzas:
             if stanza.tag != _MESSAGE or (stanza.get("type") or "normal") not in ("chat", "normal"):
+                continue
+            # Carbon copies and archive results are views of messages stored elsewhere.
+            if not has_content(stanza):
                 continue
             try:
                 sender = JID.parse(stanza.get("from") or "")

@@ -3,6 +3,8 @@
 The router only classifies and dispatches; what happens to a message to an offline
 user, or to a presence subscription, is decided by the modules hooked to the events:
 
+* ``pre-route`` first, for every stanza with a served (or no) ``to``: a handler that
+  returns True has answered or dropped it (XEP-0191 blocking in ``blocking.py``)
 * ``iq-{get,set}/{host,self,bare,full}/{payload namespace}``
 * ``iq-{result,error}/host`` (answers to requests the server sent)
 * ``message/{host,bare,full}``, ``presence/{broadcast,host,bare,full}``
@@ -126,6 +128,8 @@ class Router:
                 return
         event = StanzaEvent(stanza, origin, sender, to)
         hooks = self._server.hooks
+        if await hooks.fire("pre-route", event):
+            return
         if kind == "iq":
             await self._route_iq(event)
         elif kind == "message":
