@@ -186,9 +186,11 @@ def _login(args: argparse.Namespace) -> int:
         try:
             async with account.session(passphrase, password=read_password(args)) as session:
                 assert session.identity is not None
-                print(
-                    f"Logged in as {account.jid}; key {format_fingerprint(session.identity.fingerprint)}"
-                )
+                synced = await session.sync_archive()
+                key = format_fingerprint(session.identity.fingerprint)
+                print(f"Logged in as {account.jid}; key {key}")
+                if synced:
+                    print(f"{synced} messages from your archive are in 'ironwall history'.")
         except BaseException:
             account.forget()
             raise

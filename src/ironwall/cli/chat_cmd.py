@@ -129,7 +129,9 @@ def _contacts(args: argparse.Namespace) -> int:
             print(f"Plaintext to {args.jid}: {choice}.")
             return 0
         # Listing needs presence (contacts' status, pending requests); the rest does not.
-        async with account.session(read_passphrase(args), available=action == "list") as session:
+        async with account.session(
+            read_passphrase(args), available=action == "list", showing=False
+        ) as session:
             if action == "add":
                 trust = await session.add_contact(args.jid)
                 print(f"Asked {args.jid} to be a contact; their key: {_STATE_WORDS[trust.state]}.")
@@ -161,11 +163,8 @@ def _contacts(args: argparse.Namespace) -> int:
                     if entry.get("pending_out"):
                         subscription += ", request sent"
                     print(f"{jid}  {presence}  [{subscription}]  key: {_STATE_WORDS[trust.state]}")
-                while not session.incoming.empty():
-                    message = session.incoming.get_nowait()
-                    print(
-                        f"New message from {message.sender}: see 'ironwall history {message.sender}'"
-                    )
+                if unread := account.state.unseen_count():
+                    print(f"{unread} new message(s): run 'ironwall listen' to read them")
                 for jid in pending:
                     print(
                         f"{jid} wants to be your contact: 'ironwall contacts accept {jid}' or 'deny'"
@@ -228,6 +227,18 @@ def _listen(args: argparse.Namespace) -> int:
         account = account_from(args)
         seen = 0
         async with account.session(read_passphrase(args), available=True) as session:
+            # First what arrived while no one was listening (or came from the archive).
+            for entry in account.state.take_unseen():
+                if args.count is not None and seen >= args.count:
+                    break
+                status, detail = entry.status, entry.detail
+                print(
+                    format_incoming(
+                        Incoming(entry.peer, entry.body, status, detail, entry.sent_at)
+                    ),
+                    flush=True,
+                )
+                seen += 1
             loop = asyncio.get_running_loop()
             deadline = None if args.timeout is None else loop.time() + args.timeout
             while args.count is None or seen < args.count:

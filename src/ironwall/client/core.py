@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape, quoteattr
 
 from slixmpp import JID
@@ -63,6 +64,10 @@ from ironwall.e2e import (
 __all__ = ["FALLBACK_BODY", "Account", "Incoming", "Session"]
 
 OX_NS = "urn:xmpp:openpgp:0"
+CARBONS = "urn:xmpp:carbons:2"
+FORWARD = "urn:xmpp:forward:0"
+MAM = "urn:xmpp:mam:2"
+SID = "urn:xmpp:sid:0"
 FALLBACK_BODY = (
     "This message is encrypted with OpenPGP for XMPP (XEP-0373); your client cannot show it."
 )
@@ -181,6 +186,7 @@ class Account:
         *,
         password: str | None = None,
         available: bool = False,
+        showing: bool | None = None,
     ) -> AsyncIterator[Session]:
         """Log in, unlock the identity, and yield a messaging session.
 
@@ -192,6 +198,7 @@ class Account:
         cached = self.state.get("sealed_key")
         identity = await self._unlock(base64.b64decode(cached), passphrase) if cached else None
         session = Session(self, identity)
+        session.showing = available if showing is None else showing
         async with connect(self.jid, login, self.address, setup=session.attach) as conn:
             session.connection = conn
             if identity is None:
@@ -266,6 +273,8 @@ class Session:
         self.requests: asyncio.Queue[str] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._open_lock = asyncio.Lock()
+        #: True while a user watches incoming messages ('listen'): they are shown, not kept for later.
+        self.showing = False
 
     @property
     def jid(self) -> str:
@@ -283,6 +292,14 @@ class Session:
                 self._on_ox_message,
             )
         )
+        for kind in ("received", "sent"):
+            conn.register_handler(
+                Callback(
+                    f"ironwall-carbon-{kind}",
+                    MatchXPath(f"{{jabber:client}}message/{{{CARBONS}}}{kind}"),
+                    self._on_carbon,
+                )
+            )
         conn.add_event_handler("message", self._on_plain_message)
         conn.add_event_handler("presence_subscribe", self._on_subscribe)
         conn.auto_authorize = None
@@ -309,6 +326,10 @@ class Session:
                 await asyncio.wait_for(echoed, 10)
         finally:
             conn.del_event_handler("presence_available", on_presence)
+        # XEP-0280: see what this account's other devices send and receive.
+        with contextlib.suppress(IqFailed):
+            await conn.request(f"<iq type='set'><enable xmlns='{CARBONS}'/></iq>")
+        await self.sync_archive()
 
     @property
     def _conn(self) -> Connection:
@@ -490,6 +511,8 @@ class Session:
             f"<body>{escape(FALLBACK_BODY)}</body></message>"
         )
         self._conn.send_raw(stanza)
+        # Our own copy comes back from the archive and other devices' carbons: known already.
+        self.state.add(self.jid, sealed.origin_id)
         self.state.record(
             HistoryEntry(to, "out", body, time.time(), trust.state.value, "", sealed.origin_id)
         )
@@ -522,21 +545,80 @@ class Session:
     def _on_ox_message(self, message: Any) -> None:
         if message["type"] in ("error", "groupchat", "headline"):
             return
-        element = message.xml.find(f"{{{OX_NS}}}openpgp")
-        task = asyncio.ensure_future(
-            self._open_in_order(
-                message["from"].bare, str(message["from"]), str(message["to"]), element.text or ""
+        self._spawn(self._handle_stanza(message.xml, archived=False))
+
+    def _on_carbon(self, message: Any) -> None:
+        # A carbon must come from our own account; anyone else sending one is forging.
+        if message["from"] != JID(self.jid):
+            return
+        for kind in ("received", "sent"):
+            inner = message.xml.find(
+                f"{{{CARBONS}}}{kind}/{{{FORWARD}}}forwarded/{{jabber:client}}message"
             )
-        )
+            if inner is not None:
+                self._spawn(self._handle_stanza(inner, archived=False))
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _open_in_order(self, sender: str, outer_from: str, outer_to: str, text: str) -> None:
+    def _own_archive_id(self, stanza: ET.Element) -> str | None:
+        for element in stanza.findall(f"{{{SID}}}stanza-id"):
+            if element.get("by") == self.jid and element.get("id"):
+                return element.get("id")
+        return None
+
+    async def _handle_stanza(
+        self, stanza: ET.Element, *, archived: bool, archive_id: str | None = None
+    ) -> None:
+        """One message, live or from the archive: opened, checked, recorded once."""
         # Opening may wait on the network (key lookups): one at a time keeps arrival order.
         async with self._open_lock:
-            await self._open(sender, outer_from, outer_to, text)
+            archive_id = archive_id or self._own_archive_id(stanza)
+            if archive_id is not None and not self.state.first_sight(archive_id):
+                return  # the same archived message again (live, offline, archive query)
+            outer_from, outer_to = stanza.get("from") or "", stanza.get("to") or ""
+            payload = stanza.find(f"{{{OX_NS}}}openpgp")
+            if payload is None:
+                body = stanza.findtext("{jabber:client}body")
+                if archived and body:
+                    entry = Incoming(
+                        _bare(outer_from), body, "plaintext", "sent without encryption", time.time()
+                    )
+                    self._record_in(entry, None, archived=True)
+                return
+            if _bare(outer_from) == self.jid:
+                self._open_own(outer_from, outer_to, payload.text or "")
+            else:
+                await self._open(
+                    _bare(outer_from), outer_from, outer_to, payload.text or "", archived=archived
+                )
 
-    async def _open(self, sender: str, outer_from: str, outer_to: str, text: str) -> None:
+    def _open_own(self, outer_from: str, outer_to: str, text: str) -> None:
+        """A message this account sent from any device (a sent carbon or the archive)."""
+        try:
+            opened = open_message(
+                self._me,
+                text,
+                outer_from=outer_from,
+                outer_to=outer_to,
+                sender_keys=[self._me.public_key],
+                replay_cache=self.state,
+            )
+        except UntrustedMessage:
+            return  # our own copy seen before, or not ours to trust: nothing to show
+        peer = _bare(outer_to)
+        status = self.state.trust(peer).state.value
+        self.state.record(
+            HistoryEntry(
+                peer, "out", opened.body, opened.sent_at.timestamp(), status, "", opened.origin_id
+            )
+        )
+
+    async def _open(
+        self, sender: str, outer_from: str, outer_to: str, text: str, *, archived: bool = False
+    ) -> None:
         trust = self.state.trust(sender)
         if trust.state is TrustState.NONE:
             trust = await self.refresh_keys(sender)
@@ -551,8 +633,11 @@ class Session:
                 replay_cache=self.state,
             )
         except UntrustedMessage as exc:
+            if archived and exc.reason.value == "replay":
+                return  # the archive holds every message, also those already seen
             await self._deliver(
-                Incoming(sender, None, "rejected", exc.reason.description, time.time())
+                Incoming(sender, None, "rejected", exc.reason.description, time.time()),
+                archived=archived,
             )
             if exc.reason.value in ("unknown-sender-key", "revoked-key"):
                 # A key we do not hold signed it: look for a change, so it is shown.
@@ -567,18 +652,85 @@ class Session:
         )
         sent = opened.sent_at.timestamp()
         entry = Incoming(sender, opened.body, status, detail, sent)
-        self.state.record(
-            HistoryEntry(sender, "in", opened.body, sent, status, detail, opened.origin_id)
-        )
-        await self.incoming.put(entry)
+        await self._deliver(entry, opened.origin_id, archived=archived)
 
-    async def _deliver(self, entry: Incoming) -> None:
-        self.state.record(
-            HistoryEntry(
-                entry.sender, "in", entry.body, entry.sent_at, entry.status, entry.detail, None
-            )
+    async def _deliver(
+        self, entry: Incoming, origin_id: str | None = None, *, archived: bool = False
+    ) -> None:
+        self._record_in(entry, origin_id, archived=archived)
+        if self.showing and not archived:
+            await self.incoming.put(entry)
+
+    def _record_in(self, entry: Incoming, origin_id: str | None, *, archived: bool) -> None:
+        # What is not shown now (archive catch-up, or no one listening) is shown by the
+        # next 'listen' first.
+        unseen = archived or not self.showing
+        history = HistoryEntry(
+            entry.sender, "in", entry.body, entry.sent_at, entry.status, entry.detail, origin_id
         )
-        await self.incoming.put(entry)
+        self.state.record(history, unseen=unseen)
+
+    # ----------------------------------------------------------------- archive
+
+    async def sync_archive(self, *, page: int = 100, limit: int = 10_000) -> int:
+        """Fetch what the account's archive (XEP-0313) holds since the last sync; return how many.
+
+        Every message is opened and checked like a live one; copies of messages already
+        seen are skipped. A server without an archive is not an error.
+        """
+        conn = self._conn
+        results: list[tuple[str, ET.Element]] = []
+        query_id = uuid.uuid4().hex
+
+        def collect(message: Any) -> None:
+            result = message.xml.find(f"{{{MAM}}}result")
+            if result is None or result.get("queryid") != query_id:
+                return
+            inner = result.find(f"{{{FORWARD}}}forwarded/{{jabber:client}}message")
+            if inner is not None and result.get("id"):
+                results.append((result.get("id") or "", inner))
+
+        handler = f"ironwall-mam-{query_id}"
+        conn.register_handler(
+            Callback(handler, MatchXPath(f"{{jabber:client}}message/{{{MAM}}}result"), collect)
+        )
+        fetched = 0
+        try:
+            after = self.state.get("archive_last")
+            while fetched < limit:
+                rsm = f"<max>{page}</max>" + (f"<after>{escape(after)}</after>" if after else "")
+                try:
+                    answer = await conn.request(
+                        f"<iq type='set'><query xmlns='{MAM}' queryid='{query_id}'>"
+                        f"<set xmlns='http://jabber.org/protocol/rsm'>{rsm}</set></query></iq>"
+                    )
+                except IqFailed as exc:
+                    if exc.condition in ("item-not-found",) and after:
+                        # Our bookmark was expired by retention: start over from the beginning.
+                        after = None
+                        self.state.set("archive_last", None)
+                        continue
+                    return fetched
+                batch, results[:] = list(results), []
+                for archive_id, inner in batch:
+                    await self._handle_stanza(inner, archived=True, archive_id=archive_id)
+                fetched += len(batch)
+                fin = answer.find(f"{{{MAM}}}fin")
+                last = (
+                    fin.findtext(
+                        "{http://jabber.org/protocol/rsm}set/{http://jabber.org/protocol/rsm}last"
+                    )
+                    if fin is not None
+                    else None
+                )
+                if last:
+                    after = last
+                    self.state.set("archive_last", last)
+                if fin is None or fin.get("complete") == "true" or not batch:
+                    return fetched
+            return fetched
+        finally:
+            conn.remove_handler(handler)
 
     # ---------------------------------------------------------- key lifecycle
 

@@ -44,6 +44,8 @@ _SCHEMA = (
         detail TEXT NOT NULL DEFAULT '',
         origin_id TEXT)""",
     "CREATE INDEX IF NOT EXISTS history_peer ON history (peer, id)",
+    """CREATE TABLE IF NOT EXISTS archived (
+        archive_id TEXT PRIMARY KEY, seen_at REAL NOT NULL)""",
 )
 
 
@@ -79,6 +81,10 @@ class LocalState:
         self._db.execute("PRAGMA busy_timeout=5000")
         for statement in _SCHEMA:
             self._db.execute(statement)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(history)")}
+        if "unseen" not in columns:
+            # Messages recorded without being shown (archive sync, or while not listening).
+            self._db.execute("ALTER TABLE history ADD COLUMN unseen INTEGER NOT NULL DEFAULT 0")
         path.chmod(0o600)
 
     def close(self) -> None:
@@ -183,13 +189,28 @@ class LocalState:
             return False
         return True
 
+    def first_sight(self, archive_id: str) -> bool:
+        """Record a server archive id (XEP-0359 stanza-id); False if it was seen before.
+
+        The same archived message can arrive live, from offline storage and from an
+        archive query: each copy after the first is the same message, not a replay.
+        """
+        try:
+            self._db.execute(
+                "INSERT INTO archived (archive_id, seen_at) VALUES (?, ?)",
+                (archive_id, time.time()),
+            )
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
     # --------------------------------------------------------------- history
 
-    def record(self, entry: HistoryEntry) -> None:
-        """Append a message to the history."""
+    def record(self, entry: HistoryEntry, *, unseen: bool = False) -> None:
+        """Append a message to the history (``unseen``: not shown to the user yet)."""
         self._db.execute(
-            "INSERT INTO history (peer, direction, body, sent_at, status, detail, origin_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO history (peer, direction, body, sent_at, status, detail, origin_id, unseen) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 entry.peer,
                 entry.direction,
@@ -198,14 +219,31 @@ class LocalState:
                 entry.status,
                 entry.detail,
                 entry.origin_id,
+                int(unseen),
             ),
         )
+
+    def take_unseen(self) -> list[HistoryEntry]:
+        """Incoming messages not shown yet, oldest first; they count as shown afterwards."""
+        rows = self._db.execute(
+            "SELECT peer, direction, body, sent_at, status, detail, origin_id FROM history "
+            "WHERE unseen = 1 AND direction = 'in' ORDER BY sent_at, id"
+        ).fetchall()
+        self._db.execute("UPDATE history SET unseen = 0 WHERE unseen = 1")
+        return [HistoryEntry(*row) for row in rows]
+
+    def unseen_count(self) -> int:
+        """How many incoming messages were not shown yet."""
+        row = self._db.execute(
+            "SELECT count(*) FROM history WHERE unseen = 1 AND direction = 'in'"
+        ).fetchone()
+        return int(row[0])
 
     def history(self, peer: str, limit: int = 100) -> list[HistoryEntry]:
         """The last ``limit`` messages with ``peer``, oldest first."""
         rows = self._db.execute(
             "SELECT peer, direction, body, sent_at, status, detail, origin_id FROM history "
-            "WHERE peer = ? ORDER BY id DESC LIMIT ?",
+            "WHERE peer = ? ORDER BY sent_at DESC, id DESC LIMIT ?",
             (peer, limit),
         ).fetchall()
         return [HistoryEntry(*row) for row in reversed(rows)]

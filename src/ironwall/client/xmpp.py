@@ -85,7 +85,7 @@ class Connection(slixmpp.ClientXMPP):
                     f"cannot read the CA certificate {address.ca_file}; check the --ca path"
                 ) from None
         self.ssl_context = context
-        for plugin in ("xep_0030", "xep_0199", "xep_0115", "xep_0163", "xep_0060"):
+        for plugin in ("xep_0030", "xep_0199", "xep_0115", "xep_0163", "xep_0060", "xep_0198"):
             self.register_plugin(plugin)
         self.whitespace_keepalive = True
         if address.host:
