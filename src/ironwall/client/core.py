@@ -214,7 +214,14 @@ class Account:
             elif password is not None:
                 self.state.set("login_password", password)
             await session.start(available=available)
-            yield session
+            reconnecting = asyncio.ensure_future(session.stay_connected()) if available else None
+            try:
+                yield session
+            finally:
+                if reconnecting is not None:
+                    reconnecting.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await reconnecting
 
     async def recover(
         self, recovery_code: str, new_passphrase: str, *, password: str | None = None
@@ -330,6 +337,52 @@ class Session:
         with contextlib.suppress(IqFailed):
             await conn.request(f"<iq type='set'><enable xmlns='{CARBONS}'/></iq>")
         await self.sync_archive()
+
+    async def stay_connected(self, *, attempts: int = 5) -> None:
+        """Reconnect after a dropped connection and resume the stream (XEP-0198).
+
+        The server keeps the session and what it could not deliver; on resumption it
+        sends again what this client never acknowledged. Runs until cancelled.
+        """
+        conn = self._conn
+        address = self.account.address
+        failures = 0
+        while failures < attempts:
+            await conn.closed.wait()
+            resumed, fresh = asyncio.Event(), asyncio.Event()
+
+            def on_resumed(_event: Any, done: asyncio.Event = resumed) -> None:
+                done.set()
+
+            def on_fresh(_event: Any, done: asyncio.Event = fresh) -> None:
+                done.set()
+
+            conn.closed.clear()
+            conn.ended.clear()
+            conn.failure = None
+            conn.add_event_handler("session_resumed", on_resumed)
+            conn.add_event_handler("session_start", on_fresh)
+            try:
+                if address.host:
+                    conn.connect(address.host, address.port)
+                else:
+                    conn.connect()
+                waiters = [asyncio.ensure_future(e.wait()) for e in (resumed, fresh)]
+                done, pending = await asyncio.wait(
+                    waiters, timeout=30, return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in pending:
+                    task.cancel()
+                if not done:
+                    failures += 1
+                    continue
+                failures = 0
+                if fresh.is_set() and not resumed.is_set():
+                    # The server could not resume (it restarted): start over as at login.
+                    await self.start(available=True)
+            finally:
+                conn.del_event_handler("session_resumed", on_resumed)
+                conn.del_event_handler("session_start", on_fresh)
 
     @property
     def _conn(self) -> Connection:

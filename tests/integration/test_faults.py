@@ -1,0 +1,169 @@
+"""Fault tests: nothing the server acknowledged is lost, and nothing is shown twice.
+
+Pairs of users exchange messages through a server process that is killed with SIGKILL
+in the middle of it and then restarted. Every message whose send the server had
+acknowledged must be in the recipient's view exactly once afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from pathlib import Path
+
+import pytest
+
+from ironwall.client.core import Account, Session
+from ironwall.client.xmpp import ServerAddress
+from support.server import ServerProcess, running_server, server_port
+from support.tls import test_pki
+
+pytestmark = pytest.mark.slow
+
+PASSPHRASE = "orbit lantern quietly seventeen marble"
+PAIRS = 3
+MESSAGES = 200
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _config(directory: Path) -> Path:
+    pki = test_pki()
+    path = directory / "ironwall.toml"
+    path.write_text(
+        f'certificate = "{pki.cert_pem}"\nprivate_key = "{pki.key_pem}"\n', encoding="utf-8"
+    )
+    return path
+
+
+async def _sender(session: Session, to: str, acknowledged: list[str]) -> None:
+    for n in range(MESSAGES):
+        body = f"{session.jid} #{n}"
+        try:
+            await session.send(to, body)
+            # A ping answered after the message means the server has routed it, and
+            # archived it on disk: that is the acknowledgement.
+            await asyncio.wait_for(session.sync(), 5)
+        except Exception:  # the server is gone: this send was not acknowledged
+            return
+        acknowledged.append(body)
+
+
+async def test_sigkill_mid_stream_loses_no_acknowledged_message(tmp_path: Path) -> None:
+    port = _free_port()
+    server = ServerProcess(tmp_path / "data", config=_config(tmp_path))
+    server.start(port=port)
+    address = ServerAddress("127.0.0.1", port, test_pki().ca_pem)
+    senders, receivers = [], []
+    try:
+        for n in range(PAIRS):
+            for role, group in (("s", senders), ("r", receivers)):
+                account = Account(
+                    f"{role}{n}@localhost",
+                    tmp_path / f"{role}{n}",
+                    insecure_fast_kdf_for_tests=True,
+                )
+                account.remember_address(address)
+                await account.create(PASSPHRASE)
+                group.append(account)
+        for sender, receiver in zip(senders, receivers, strict=True):
+            async with sender.session(PASSPHRASE) as s:
+                await s.add_contact(receiver.jid)
+                await s.sync()
+            async with receiver.session(PASSPHRASE) as r:
+                await r.accept_contact(sender.jid)
+                await r.sync()
+        acknowledged: dict[str, list[str]] = {r.jid: [] for r in receivers}
+        async with contextlib.AsyncExitStack() as stack:
+            for receiver in receivers:
+                await stack.enter_async_context(receiver.session(PASSPHRASE, available=True))
+            sending = []
+            for sender, receiver in zip(senders, receivers, strict=True):
+                session = await stack.enter_async_context(sender.session(PASSPHRASE))
+                sending.append(
+                    asyncio.ensure_future(
+                        _sender(session, receiver.jid, acknowledged[receiver.jid])
+                    )
+                )
+            # Let traffic flow, then kill the server in the middle of it.
+            for _ in range(600):  # at most 30 s
+                if sum(len(v) for v in acknowledged.values()) >= PAIRS * 10:
+                    break
+                await asyncio.sleep(0.05)
+            server.kill()
+            await asyncio.wait_for(asyncio.gather(*sending), 60)
+        assert all(len(v) < MESSAGES for v in acknowledged.values()), "the kill came too late"
+        server.start(port=port)
+        for receiver in receivers:
+            async with receiver.session(PASSPHRASE, available=True) as session:
+                await session.sync()
+                await asyncio.sleep(0.2)
+            seen = [
+                e.body
+                for e in receiver.state.history(receiver.jid.replace("r", "s", 1), limit=10_000)
+            ]
+            duplicates = {body for body in seen if seen.count(body) > 1}
+            assert not duplicates, f"shown twice: {sorted(duplicates)[:5]}"
+            missing = [body for body in acknowledged[receiver.jid] if body not in seen]
+            assert not missing, f"{len(missing)} acknowledged messages lost: {missing[:5]}"
+            assert all(
+                e.status == "unverified"
+                for e in receiver.state.history(receiver.jid.replace("r", "s", 1), limit=10_000)
+            )
+    finally:
+        server.kill()
+        for account in senders + receivers:
+            account.close()
+
+
+async def test_cut_connection_resumes_and_loses_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="ironwall")
+    async with running_server(tmp_path / "server") as server:
+        address = ServerAddress("127.0.0.1", server_port(server), test_pki().ca_pem)
+        alice = Account("alice@localhost", tmp_path / "alice", insecure_fast_kdf_for_tests=True)
+        bob = Account("bob@localhost", tmp_path / "bob", insecure_fast_kdf_for_tests=True)
+        for account in (alice, bob):
+            account.remember_address(address)
+            await account.create(PASSPHRASE)
+        async with alice.session(PASSPHRASE) as a:
+            await a.add_contact("bob@localhost")
+            await a.sync()
+        async with bob.session(PASSPHRASE) as b:
+            await b.accept_contact("alice@localhost")
+            await b.sync()
+        async with alice.session(PASSPHRASE, available=True) as a, bob.session(PASSPHRASE) as b:
+            await b.send("alice@localhost", "before the cut")
+            assert (await asyncio.wait_for(a.incoming.get(), 10)).body == "before the cut"
+            # The network drops Alice's connection: no goodbye on either side.
+            (connection,) = [
+                c for c in server.connections if c.session and c.session.jid.local == "alice"
+            ]
+            connection._writer.transport.abort()
+            for n in range(3):
+                await b.send("alice@localhost", f"during the cut {n}")
+            await b.sync()
+            received = [(await asyncio.wait_for(a.incoming.get(), 30)).body for _ in range(3)]
+            assert received == [f"during the cut {n}" for n in range(3)]
+            await a.sync()
+            await asyncio.sleep(0.3)
+            assert a.incoming.empty()
+        assert "session alice@localhost/" in caplog.text
+        assert "resumed from" in caplog.text
+        bodies = [e.body for e in alice.state.history("bob@localhost")]
+        assert bodies == [
+            "before the cut",
+            "during the cut 0",
+            "during the cut 1",
+            "during the cut 2",
+        ]
+        alice.close()
+        bob.close()
