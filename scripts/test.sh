@@ -7,7 +7,7 @@ bash "$ROOT/scripts/install-peers.sh"
 ensure_venv "test"
 cd "$ROOT"
 echo "== ruff"
-"$VENV/bin/ruff" check src tests bench
+"$VENV/bin/ruff" check src tests bench fuzz
 "$VENV/bin/ruff" format --check src
 echo "== mypy (strict on src/)"
 "$VENV/bin/mypy"

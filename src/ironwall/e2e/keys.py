@@ -74,14 +74,18 @@ class PublicKey:
             raise InvalidKey("only OpenPGP v4 keys are supported")
         self._cert = cert
         self._fingerprint = cert.fingerprint.upper()
-        self._ids = _key_ids(PacketPile.from_bytes(bytes(cert)))
-        self._revoked = cert.is_revoked
-        self._expires_at = cert.expiration
-        self._user_jids = frozenset(
-            bare_jid(m.group(1))
-            for uid in cert.user_ids
-            if (m := _USER_ID_JID.search(str(uid))) is not None
-        )
+        try:
+            self._ids = _key_ids(PacketPile.from_bytes(bytes(cert)))
+            self._revoked = cert.is_revoked
+            # Raises for a certificate without a valid binding signature on its primary key.
+            self._expires_at = cert.expiration
+            self._user_jids = frozenset(
+                bare_jid(m.group(1))
+                for uid in cert.user_ids
+                if (m := _USER_ID_JID.search(str(uid))) is not None
+            )
+        except RuntimeError as exc:
+            raise InvalidKey("not a usable OpenPGP certificate") from exc
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PublicKey:

@@ -198,6 +198,9 @@ def _decode(text: str) -> bytes:
     compact = "".join(text.split())
     if not compact or len(compact) > (MAX_MESSAGE_BYTES + 2) // 3 * 4:
         raise UntrustedMessage(Reason.MALFORMED)
+    if not compact.isascii():
+        # b64decode refuses non-ASCII text with a plain ValueError, not binascii.Error.
+        raise UntrustedMessage(Reason.MALFORMED)
     try:
         return base64.b64decode(compact, validate=True)
     except binascii.Error:

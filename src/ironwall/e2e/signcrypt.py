@@ -110,7 +110,8 @@ def format_stamp(when: dt.datetime) -> str:
     """XEP-0082 DateTime in UTC to the second, as go-sendxmpp writes it."""
     if when.tzinfo is None:
         raise ValueError("the time must be timezone-aware")
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Not strftime: its %Y drops the leading zeros of a year before 1000 on glibc.
+    return when.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
 def parse_stamp(text: str) -> dt.datetime:

@@ -255,10 +255,12 @@ class SASLServer:
         else:
             verifier = _verifier(record, family)
         binding = None
-        if self._channel_binding is not None and f"{family}-PLUS" in self._offered:
-            # Given to the plain mechanism too: RFC 5802 §6 downgrade protection. A client
+        if self._channel_binding is not None and any(m.endswith("-PLUS") for m in self._offered):
+            # Given to the plain mechanisms too: RFC 5802 §6 downgrade protection. A client
             # that could bind but saw no -PLUS offer says so with 'y', and scramp refuses
-            # that flag when the server does bind, because the offer was stripped.
+            # that flag when the server does bind, because the offer was stripped. Any -PLUS
+            # offer counts, not only this family's: else stripping every SCRAM-SHA-256
+            # offer would leave SCRAM-SHA-1, with its 'y' accepted, to a man in the middle.
             binding = (CHANNEL_BINDING_TYPE, self._channel_binding)
         elif self.mechanism.endswith("-PLUS"):
             return SASLFailure("invalid-mechanism")

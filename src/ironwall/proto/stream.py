@@ -90,7 +90,9 @@ class State(enum.Enum):
     SASL_CHALLENGED = "sasl-challenged"
     BIND_OFFERED = "bind-offered"
     BINDING = "binding"
+    SM_RESUMING = "sm-resuming"
     ESTABLISHED = "established"
+    SM_ENABLING = "sm-enabling"
     CLOSED = "closed"
 
 
@@ -118,12 +120,14 @@ _ACCEPTS: dict[State, frozenset[str]] = {
     State.SASL_CHALLENGED: frozenset({_RESPONSE, _ABORT}),
     State.BIND_OFFERED: frozenset({_IQ, _SM_RESUME, "extension"}),
     State.BINDING: frozenset(),
+    State.SM_RESUMING: frozenset(),
+    State.SM_ENABLING: frozenset(),
     State.ESTABLISHED: frozenset({"stanza", _SM_ENABLE, _SM_REQUEST, _SM_ACK, "extension"}),
     State.CLOSED: frozenset(),
 }
 
 #: States in which the stream waits for the I/O layer: input is held until it answers.
-_WAITING = frozenset({State.SASL_LOOKUP, State.BINDING})
+_WAITING = frozenset({State.SASL_LOOKUP, State.BINDING, State.SM_RESUMING, State.SM_ENABLING})
 
 
 class StreamOptions:
@@ -566,11 +570,15 @@ class ServerStream:
             except ValueError:
                 self._sm_failed("bad-request")
                 return []
+            # Whatever follows waits for the answer: it belongs to the resumed session.
+            self.state = State.SM_RESUMING
             return [SMResumeRequested(element.get("previd", ""), handled)]
         if name == _SM_ENABLE:
             if self.sm is not None:
                 self._sm_failed("unexpected-request")
                 return []
+            # Counting starts with the answer; what follows waits so that it is counted.
+            self.state = State.SM_ENABLING
             return [SMEnableRequested(element.get("resume") in ("true", "1"))]
         if self.sm is None:
             self._sm_failed("unexpected-request")
@@ -588,17 +596,19 @@ class ServerStream:
     def _sm_failed(self, condition: str) -> None:
         self._out += f"<failed xmlns='{SM}'><{condition} xmlns='{ns.STANZAS}'/></failed>".encode()
 
-    def enable_sm(self, resumption_id: str | None, max_seconds: int) -> None:
+    def enable_sm(self, resumption_id: str | None, max_seconds: int) -> list[StreamEvent]:
         """Answer ``SMEnableRequested``: counting starts now (resumable if an id is given)."""
-        if self.state is not State.ESTABLISHED or self.sm is not None:
+        if self.state is not State.SM_ENABLING:
             raise LocalProtocolError(f"enable_sm in state {self.state.value}")
         self.sm = StreamManagement(resumption_id)
+        self.state = State.ESTABLISHED
         resume = (
             f" id='{_escape_attr(resumption_id)}' resume='true' max='{max_seconds}'"
             if resumption_id
             else ""
         )
         self._out += f"<enabled xmlns='{SM}'{resume}/>".encode()
+        return self._drain()
 
     def request_ack(self) -> None:
         """Ask the client to acknowledge what it has received (XEP-0198 ``<r/>``)."""
@@ -607,14 +617,15 @@ class ServerStream:
 
     def send_ack(self, handled: int) -> None:
         """Answer ``AckRequested`` with the count it carried."""
-        self._out += f"<a xmlns='{SM}' h='{handled}'/>".encode()
+        if self.state is not State.CLOSED:
+            self._out += f"<a xmlns='{SM}' h='{handled}'/>".encode()
 
     def resume_sm(self, full_jid: JID, state: StreamManagement, handled: int) -> list[StreamEvent]:
         """Answer ``SMResumeRequested``: continue the parked session ``full_jid``.
 
         Stanzas the client had not acknowledged (per ``handled``) are sent again.
         """
-        if self.state is not State.BIND_OFFERED:
+        if self.state is not State.SM_RESUMING:
             raise LocalProtocolError(f"resume_sm in state {self.state.value}")
         try:
             state.acknowledge(handled)
@@ -628,11 +639,13 @@ class ServerStream:
             self._out += serialize(stanza, parent_ns=ns.CLIENT)
         return self._drain()
 
-    def refuse_resume(self) -> None:
+    def refuse_resume(self) -> list[StreamEvent]:
         """Answer ``SMResumeRequested`` when there is no such session to resume."""
-        if self.state is not State.BIND_OFFERED:
+        if self.state is not State.SM_RESUMING:
             raise LocalProtocolError(f"refuse_resume in state {self.state.value}")
         self._sm_failed("item-not-found")
+        self.state = State.BIND_OFFERED
+        return self._drain()
 
     def send_raw(self, data: bytes) -> None:
         """Queue bytes that are already serialised XML (a routed stanza's cached form)."""

@@ -148,7 +148,7 @@ class ClientConnection:
                 # Every stanza before the <r/> has been routed (and stored) by now.
                 self.stream.send_ack(event.handled)
             elif isinstance(event, SMEnableRequested):
-                self._enable_sm(event.resume)
+                queue[:0] = self._enable_sm(event.resume)
             elif isinstance(event, SMResumeRequested):
                 queue[:0] = self._resume(event)
             elif isinstance(event, StreamClosed):
@@ -199,20 +199,20 @@ class ClientConnection:
         self.session = result
         return self.stream.bind_resource(result.jid)
 
-    def _enable_sm(self, resume: bool) -> None:
+    def _enable_sm(self, resume: bool) -> list[StreamEvent]:
         resumption_id = secrets.token_urlsafe(18) if resume else None
         timeout = int(self.server.config.limits.resumption_timeout)
-        self.stream.enable_sm(resumption_id, timeout)
+        events = self.stream.enable_sm(resumption_id, timeout)
         if resumption_id is not None:
             self.server.resumption.live(resumption_id, self)
+        return events
 
     def _resume(self, event: SMResumeRequested) -> list[StreamEvent]:
         account = self.stream.jid
         assert account is not None
         taken = self.server.resumption.take(event.previd, account)
         if taken is None:
-            self.stream.refuse_resume()
-            return []
+            return self.stream.refuse_resume()
         session, state = taken
         session.rebind(self.send, self._close_from_server)
         self.session = session

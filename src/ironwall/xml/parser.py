@@ -33,6 +33,9 @@ __all__ = ["ParserLimits", "StreamParser", "parse_document"]
 # Expat joins a namespace and a local name with this separator: "uri}local" becomes
 # Clark notation by prefixing "{". Local names cannot contain "}".
 _SEP = "}"
+# Elements named "xml:..." are in the XML namespace, which holds attributes only; the
+# serializer cannot write them, and no protocol defines one.
+_XML_NS_ELEMENT = "{http://www.w3.org/XML/1998/namespace}"
 _SLICE = 16384
 _XML_SPACE = " \t\r\n"
 _CLARK_CACHE_SIZE = 2048
@@ -212,6 +215,8 @@ class _TreeReader:
         if len(attrs) > self._max_attributes:
             raise XMLPolicyError("policy-violation", "too many attributes on one element")
         tag = _clark(name)
+        if tag.startswith(_XML_NS_ELEMENT):
+            raise XMLPolicyError("bad-format", "elements cannot be in the xml namespace")
         for key in attrs:
             if _SEP in key:
                 attrs = {_clark(key): value for key, value in attrs.items()}
