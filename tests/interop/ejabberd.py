@@ -17,10 +17,11 @@ import re
 import secrets
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from .procs import LOOPBACK, free_port, run, spawn, stop_process, tail, wait_for_port
+from .procs import LOOPBACK, PeerError, free_port, run, spawn, stop_process, tail, wait_for_port
 from .xmpp_server import XmppServer, frozen_users, make_tls
 
 __all__ = ["EjabberdServer", "ejabberd_version", "missing", "start_ejabberd"]
@@ -293,8 +294,25 @@ def start_ejabberd(
             start=start,
         )
         for user, password in users.items():
-            handle.ctl("register", user, domain, password, secrets_in_args=[password])
+            _register(handle, user, domain, password)
     except BaseException:
         stop_process(proc)
         raise
     return handle
+
+
+def _register(handle: EjabberdServer, user: str, domain: str, password: str) -> None:
+    """Register an account, waiting (bounded) until ejabberd's tables exist.
+
+    ejabberd opens its port before Mnesia has created every table; on a loaded machine a
+    registration then fails with ``no_exists`` for a moment.
+    """
+    deadline = time.monotonic() + 30.0
+    while True:
+        try:
+            handle.ctl("register", user, domain, password, secrets_in_args=[password])
+            return
+        except PeerError as exc:
+            if "no_exists" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
