@@ -8,7 +8,7 @@ ensure_venv "test"
 cd "$ROOT"
 echo "== ruff"
 "$VENV/bin/ruff" check src tests bench fuzz
-"$VENV/bin/ruff" format --check src
+"$VENV/bin/ruff" format --check src fuzz
 echo "== mypy (strict on src/)"
 "$VENV/bin/mypy"
 echo "== pytest"
