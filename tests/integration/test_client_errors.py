@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,20 +10,13 @@ import pytest
 import trustme
 
 from support.cli import CLIUser, ironwall
-from support.server import ServerProcess
+from support.server import ServerProcess, free_port, write_config
 from support.tls import test_pki
 
 pytestmark = pytest.mark.slow
 
 ALICE = "orbit lantern quietly seventeen marble"
 BOB = "velvet harbor copper ninety thistle"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _one_line_error(result: subprocess.CompletedProcess[str], expected: str) -> None:
@@ -42,13 +34,8 @@ def _one_line_error(result: subprocess.CompletedProcess[str], expected: str) -> 
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
     """A running server with alice (with keys) and carol (a plain account, no keys)."""
     tmp = tmp_path_factory.mktemp("client-errors")
-    pki = test_pki()
-    config = tmp / "ironwall.toml"
-    config.write_text(
-        f'certificate = "{pki.cert_pem}"\nprivate_key = "{pki.key_pem}"\n', encoding="utf-8"
-    )
-    server = ServerProcess(tmp / "data", config=config)
-    port = server.start(port=_free_port())
+    server = ServerProcess(tmp / "data", config=write_config(tmp))
+    port = server.start(port=free_port())
     added = ironwall(
         "admin",
         "--data-dir",
@@ -102,9 +89,7 @@ def test_wrong_passphrase_changes_nothing(world: tuple[int, Path]) -> None:
 
 def test_unreachable_server(tmp_path: Path) -> None:
     user = CLIUser("dave@localhost", tmp_path / "dave", BOB)
-    result = user.run(
-        "account", "create", "dave@localhost", "--server", f"127.0.0.1:{_free_port()}"
-    )
+    result = user.run("account", "create", "dave@localhost", "--server", f"127.0.0.1:{free_port()}")
     _one_line_error(result, "cannot reach the server")
     assert not (tmp_path / "dave" / "dave@localhost").exists()
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import socket
 import sqlite3
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from ironwall.client.state import LocalState
 from ironwall.e2e import open_secret_key
 from ironwall.e2e.keys import identity_to_secret_bytes
 from support.cli import CLIUser
-from support.server import ServerProcess
+from support.server import ServerProcess, free_port, write_config
 from support.tls import test_pki
 
 SECRET = "The eagle lands at midnight; bring the blue folder."
@@ -29,22 +28,6 @@ ALICE_PASSPHRASE = "orbit lantern quietly seventeen marble"
 BOB_PASSPHRASE = "velvet harbor copper ninety thistle"
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _config(directory: Path) -> Path:
-    pki = test_pki()
-    path = directory / "ironwall.toml"
-    path.write_text(
-        f'certificate = "{pki.cert_pem}"\nprivate_key = "{pki.key_pem}"\n', encoding="utf-8"
-    )
-    return path
 
 
 def _ok(result: object) -> str:
@@ -76,8 +59,8 @@ def _decoded_base64(blob: bytes) -> list[bytes]:
 
 def test_alice_to_offline_bob_through_a_restart_read_on_a_new_device(tmp_path: Path) -> None:
     data = tmp_path / "server-data"
-    port = _free_port()
-    server = ServerProcess(data, config=_config(tmp_path))
+    port = free_port()
+    server = ServerProcess(data, config=write_config(tmp_path))
     server.start(port=port)
     common = ["--server", f"127.0.0.1:{port}", "--ca", str(test_pki().ca_pem)]
     alice = CLIUser("alice@localhost", tmp_path / "alice-laptop", ALICE_PASSPHRASE)
@@ -130,8 +113,8 @@ def test_alice_to_offline_bob_through_a_restart_read_on_a_new_device(tmp_path: P
 
 
 def test_contacts_listing_requests_and_verification(tmp_path: Path) -> None:
-    port = _free_port()
-    server = ServerProcess(tmp_path / "data", config=_config(tmp_path))
+    port = free_port()
+    server = ServerProcess(tmp_path / "data", config=write_config(tmp_path))
     server.start(port=port)
     common = ["--server", f"127.0.0.1:{port}", "--ca", str(test_pki().ca_pem)]
     alice = CLIUser("alice@localhost", tmp_path / "alice", ALICE_PASSPHRASE)

@@ -10,14 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 from pathlib import Path
 
 import pytest
 
 from ironwall.client.core import Account, Session
 from ironwall.client.xmpp import ServerAddress
-from support.server import ServerProcess, running_server, server_port
+from support.server import ServerProcess, free_port, running_server, server_port, write_config
 from support.tls import test_pki
 
 pytestmark = pytest.mark.slow
@@ -25,22 +24,6 @@ pytestmark = pytest.mark.slow
 PASSPHRASE = "orbit lantern quietly seventeen marble"
 PAIRS = 3
 MESSAGES = 200
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _config(directory: Path) -> Path:
-    pki = test_pki()
-    path = directory / "ironwall.toml"
-    path.write_text(
-        f'certificate = "{pki.cert_pem}"\nprivate_key = "{pki.key_pem}"\n', encoding="utf-8"
-    )
-    return path
 
 
 async def _sender(session: Session, to: str, acknowledged: list[str]) -> None:
@@ -57,8 +40,8 @@ async def _sender(session: Session, to: str, acknowledged: list[str]) -> None:
 
 
 async def test_sigkill_mid_stream_loses_no_acknowledged_message(tmp_path: Path) -> None:
-    port = _free_port()
-    server = ServerProcess(tmp_path / "data", config=_config(tmp_path))
+    port = free_port()
+    server = ServerProcess(tmp_path / "data", config=write_config(tmp_path))
     server.start(port=port)
     address = ServerAddress("127.0.0.1", port, test_pki().ca_pem)
     senders, receivers = [], []

@@ -8,6 +8,7 @@ import os
 import re
 import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -51,6 +52,24 @@ async def running_server(data_dir: Path, **kwargs: Any) -> AsyncIterator[Server]
 def server_port(server: Server) -> int:
     """The ephemeral port the server listens on."""
     return server.addresses[0][1]
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago (for a server restarted on the same port)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def write_config(directory: Path) -> Path:
+    """A TOML config for ``ironwall server`` using the test PKI's certificate."""
+    pki = test_pki()
+    path = directory / "ironwall.toml"
+    path.write_text(
+        f'certificate = "{pki.cert_pem}"\nprivate_key = "{pki.key_pem}"\n', encoding="utf-8"
+    )
+    return path
 
 
 _LISTEN_LINE = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
