@@ -130,7 +130,8 @@ async def test_cut_connection_resumes_and_loses_nothing(
             (connection,) = [
                 c for c in server.connections if c.session and c.session.jid.local == "alice"
             ]
-            connection._writer.transport.abort()
+            assert connection.transport is not None
+            connection.transport.abort()
             for n in range(3):
                 await b.send("alice@localhost", f"during the cut {n}")
             await b.sync()

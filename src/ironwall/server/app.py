@@ -124,8 +124,8 @@ class Server:
         )
         for listener in config.listeners:
             try:
-                server = await asyncio.start_server(
-                    self._accept, listener.host, listener.port, limit=1 << 20
+                server = await asyncio.get_running_loop().create_server(
+                    lambda: ClientConnection(self), listener.host, listener.port, backlog=1024
                 )
             except OSError as exc:
                 raise ServerError(
@@ -135,13 +135,6 @@ class Server:
             for sock in server.sockets:
                 host, port = sock.getsockname()[:2]
                 self.addresses.append((host, port))
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connection = ClientConnection(self, reader, writer)
-        try:
-            await connection.run()
-        except Exception:
-            log.exception("connection from %s failed", connection.address)
 
     async def stop(self) -> None:
         """Close listeners and connections, stop modules, close storage."""
