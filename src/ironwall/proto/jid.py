@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from dataclasses import dataclass
+import re
 
 import precis_i18n
 
@@ -18,6 +18,12 @@ __all__ = ["JID", "InvalidJID"]
 _MAX_PART_BYTES = 1023
 
 _username = precis_i18n.get_profile("UsernameCaseMapped")
+# Text that PRECIS leaves exactly as it is, so it need not run (it is the costly part of
+# a login): lower-case ASCII letters, digits and ".-_" in a localpart (UsernameCaseMapped
+# maps nothing in them and allows them all), and visible ASCII in a resourcepart
+# (OpaqueString maps nothing in it and allows it all).
+_PLAIN_LOCALPART = re.compile(r"[a-z0-9._-]+")
+_PLAIN_RESOURCEPART = re.compile(r"[!-~]+")
 _opaque = precis_i18n.get_profile("OpaqueString")
 
 
@@ -26,6 +32,8 @@ class InvalidJID(ValueError):
 
 
 def _prepare_localpart(local: str) -> str:
+    if _PLAIN_LOCALPART.fullmatch(local):
+        return local
     try:
         prepared: str = _username.enforce(local)
     except UnicodeError:
@@ -60,6 +68,8 @@ def _prepare_domainpart(domain: str) -> str:
 
 
 def _prepare_resourcepart(resource: str) -> str:
+    if _PLAIN_RESOURCEPART.fullmatch(resource):
+        return resource
     try:
         prepared: str = _opaque.enforce(resource)
     except UnicodeError:
@@ -79,13 +89,54 @@ def _check_length(part: str, name: str) -> None:
         raise InvalidJID(f"the {name} is longer than {_MAX_PART_BYTES} bytes")
 
 
-@dataclass(frozen=True, slots=True)
 class JID:
-    """A prepared JID: ``local@domain/resource`` with optional local and resource parts."""
+    """A prepared JID: ``local@domain/resource`` with optional local and resource parts.
+
+    Immutable. Its hash, text and bare form are computed once, because a server looks
+    JIDs up in dictionaries and writes them into stanzas for every stanza it routes.
+    """
+
+    __slots__ = ("_bare", "_hash", "_text", "domain", "local", "resource")
 
     local: str | None
     domain: str
     resource: str | None
+    _hash: int
+    _text: str
+    _bare: JID | None
+
+    def __init__(self, local: str | None, domain: str, resource: str | None = None) -> None:
+        """Join parts that are already prepared (``build`` and ``parse`` prepare them)."""
+        init = object.__setattr__
+        init(self, "local", local)
+        init(self, "domain", domain)
+        init(self, "resource", resource)
+        init(self, "_hash", hash((local, domain, resource)))
+        text = domain if local is None else f"{local}@{domain}"
+        init(self, "_text", text if resource is None else f"{text}/{resource}")
+        init(self, "_bare", None)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("a JID cannot be changed")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("a JID cannot be changed")
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, JID):
+            return NotImplemented
+        return self._hash == other._hash and self._text == other._text
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __repr__(self) -> str:
+        return f"JID(local={self.local!r}, domain={self.domain!r}, resource={self.resource!r})"
+
+    def __reduce__(self) -> tuple[type[JID], tuple[str | None, str, str | None]]:
+        return JID, (self.local, self.domain, self.resource)
 
     @classmethod
     def parse(cls, text: str) -> JID:
@@ -103,9 +154,7 @@ class JID:
         domain = _prepare_domainpart(domain)
         _check_length(domain, "domainpart")
         if resource is not None:
-            _check_length(resource, "resourcepart")
-            resource = _prepare_resourcepart(resource)
-            _check_length(resource, "resourcepart")
+            resource = _prepare_checked_resource(resource)
         return cls(local, domain, resource)
 
     @property
@@ -113,7 +162,11 @@ class JID:
         """This JID without its resource."""
         if self.resource is None:
             return self
-        return JID(self.local, self.domain, None)
+        bare = self._bare
+        if bare is None:
+            bare = JID(self.local, self.domain, None)
+            object.__setattr__(self, "_bare", bare)
+        return bare
 
     @property
     def is_bare(self) -> bool:
@@ -122,11 +175,18 @@ class JID:
 
     def with_resource(self, resource: str) -> JID:
         """The full JID for ``resource`` on this JID's account."""
-        return JID.build(self.local, self.domain, resource)
+        # Local and domain parts are prepared already; only the resource is new.
+        return JID(self.local, self.domain, _prepare_checked_resource(resource))
 
     def __str__(self) -> str:
-        text = self.domain if self.local is None else f"{self.local}@{self.domain}"
-        return text if self.resource is None else f"{text}/{self.resource}"
+        return self._text
+
+
+def _prepare_checked_resource(resource: str) -> str:
+    _check_length(resource, "resourcepart")
+    prepared = _prepare_resourcepart(resource)
+    _check_length(prepared, "resourcepart")
+    return prepared
 
 
 @functools.lru_cache(maxsize=65536)

@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ironwall.proto.jid import JID, InvalidJID
+from ironwall.proto.jid import (
+    JID,
+    InvalidJID,
+    _opaque,
+    _prepare_localpart,
+    _prepare_resourcepart,
+    _username,
+)
 
 
 @pytest.mark.parametrize(
@@ -138,3 +145,30 @@ def test_a_jids_text_parses_back_to_the_same_jid(text: str) -> None:
         return
     assert JID.parse(str(jid)) == jid
     assert str(JID.parse(str(jid))) == str(jid)
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1))
+def test_ascii_shortcuts_agree_with_precis(text: str) -> None:
+    """Plain ASCII skips PRECIS; what PRECIS would make of it must be the same."""
+    assert _prepare_resourcepart(text) == _opaque.enforce(text)
+    try:
+        expected: str | None = _username.enforce(text)
+    except UnicodeError:
+        expected = None
+    try:
+        prepared: str | None = _prepare_localpart(text)
+    except InvalidJID:
+        prepared = None
+    if expected is not None and not any(c in expected for c in "\"&'/:<>@"):
+        assert prepared == expected
+    else:
+        assert prepared is None
+
+
+def test_a_jid_cannot_be_changed() -> None:
+    jid = JID.parse("alice@example.org/phone")
+    with pytest.raises(AttributeError):
+        jid.local = "mallory"
+    assert jid.bare is jid.bare
+    assert jid.bare == JID.parse("alice@example.org")
+    assert str(jid.with_resource("laptop")) == "alice@example.org/laptop"
