@@ -142,6 +142,10 @@ class ArchiveStore(Protocol):
         """Number of the owner's items, optionally only those with ``with_jid``."""
         ...
 
+    async def owners(self) -> set[str]:
+        """Every owner holding at least one item in this store."""
+        ...
+
     async def delete(
         self,
         owner: str,

@@ -384,6 +384,13 @@ class _ArchiveStore:
             )
         return int(rows[0][0])
 
+    async def owners(self) -> set[str]:
+        """Every owner holding at least one item in this store."""
+        rows = await self._db._fetch(
+            "SELECT DISTINCT owner FROM archive WHERE store = ?", (self._name,)
+        )
+        return {str(row[0]) for row in rows}
+
     async def delete(
         self,
         owner: str,

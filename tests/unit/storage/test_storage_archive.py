@@ -99,6 +99,18 @@ async def test_with_jid_filter_and_count(driver: StorageDriver) -> None:
     assert await store.count(BOB) == 0
 
 
+async def test_owners_are_those_holding_items_in_this_store(driver: StorageDriver) -> None:
+    offline, mam = driver.archive("offline"), driver.archive("mam")
+    assert await offline.owners() == set()
+    await fill(offline, 2, owner=ALICE)
+    await fill(offline, 1, owner=BOB)
+    await fill(mam, 1, owner=CAROL)
+    assert await offline.owners() == {ALICE, BOB}
+    await offline.delete(BOB)
+    assert await offline.owners() == {ALICE}
+    assert await mam.owners() == {CAROL}
+
+
 async def test_time_filters_are_inclusive(driver: StorageDriver) -> None:
     store = driver.archive("mam")
     await fill(store, 10)  # times 1000..1009

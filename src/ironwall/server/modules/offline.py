@@ -36,6 +36,9 @@ class Offline(Module):
         """Open the store and hook storage and delivery."""
         self._store = self.server.storage.archive("offline")
         self._locks: dict[str, asyncio.Lock] = {}
+        # Accounts that may have messages waiting: a login of any other account (nearly
+        # every login) needs no query. Only this process stores offline messages.
+        self._waiting: set[str] = await self._store.owners()
         self.server.hooks.on("message/offline", self._store_message)
         self.server.hooks.on("presence-initial", self._deliver)
 
@@ -60,6 +63,7 @@ class Offline(Module):
                 "the recipient's offline message storage is full",
             )
             return True
+        self._waiting.add(str(event.to.bare))
         # The recipient may have come online while the message was being stored, after
         # its initial presence emptied the store: hand it over now, not at next login.
         online = [
@@ -72,29 +76,39 @@ class Offline(Module):
         return True
 
     async def _deliver(self, session: Session) -> bool:
-        if session.priority >= 0:
-            await self._flush(str(session.jid.bare), [session])
+        owner = str(session.jid.bare)
+        if session.priority >= 0 and owner in self._waiting:
+            await self._flush(owner, [session])
         return False
 
     async def _flush(self, owner: str, sessions: list[Session]) -> None:
         # One flush per owner at a time, or two could both send what neither deleted yet.
         lock = self._locks.setdefault(owner, asyncio.Lock())
         async with lock:
-            items = await self._store.query(owner)
-            delivered = []
-            for item in items:
-                delivered.append(item.id)
-                try:
-                    stanza = parse_document(item.payload.encode())
-                except XMLPolicyError:
-                    log.warning("dropping an unreadable offline message of %s", owner)
-                    continue
-                for session in sessions:
-                    session.send(stanza)
-            if delivered:
-                await self._store.delete(owner, ids=delivered)
+            # Taken off before reading, so that a message stored meanwhile puts it back.
+            self._waiting.discard(owner)
+            try:
+                await self._send_stored(owner, sessions)
+            except BaseException:
+                self._waiting.add(owner)
+                raise
         if not lock.locked() and self._locks.get(owner) is lock:
             del self._locks[owner]
+
+    async def _send_stored(self, owner: str, sessions: list[Session]) -> None:
+        items = await self._store.query(owner)
+        delivered = []
+        for item in items:
+            delivered.append(item.id)
+            try:
+                stanza = parse_document(item.payload.encode())
+            except XMLPolicyError:
+                log.warning("dropping an unreadable offline message of %s", owner)
+                continue
+            for session in sessions:
+                session.send(stanza)
+        if delivered:
+            await self._store.delete(owner, ids=delivered)
 
 
 MODULE = Offline

@@ -17,7 +17,9 @@ from ironwall.proto import ns
 from ironwall.proto.jid import JID, InvalidJID
 from ironwall.proto.stanza import iq_result, tag
 from ironwall.server.module import Module
+from ironwall.server.online_map import OnlineMap
 from ironwall.server.router import StanzaEvent
+from ironwall.server.session import Session
 
 __all__ = ["INBOUND", "MODULE", "OUTBOUND", "Roster", "RosterItem"]
 
@@ -124,20 +126,33 @@ class Roster(Module):
 
     async def start(self) -> None:
         """Open the stores and hook roster queries."""
-        self._items = self.server.storage.map("roster")
-        self._requests = self.server.storage.map("subscription_requests")
+        storage = self.server.storage
+        self._items = OnlineMap(storage.map("roster"), self._online)
+        self._requests = OnlineMap(storage.map("subscription_requests"), self._online)
         hooks = self.server.hooks
         hooks.on(f"iq-get/self/{ns.ROSTER}", self._on_get)
         hooks.on(f"iq-set/self/{ns.ROSTER}", self._on_set)
         hooks.on(f"iq-get/bare/{ns.ROSTER}", self._on_foreign)
         hooks.on(f"iq-set/bare/{ns.ROSTER}", self._on_foreign)
         hooks.on("account-deleting", self._on_account_deleting)
+        # After every other handler: presence still reads the roster to say goodbye.
+        hooks.on("session-closed", self._on_session_closed, priority=-1000)
 
     def stream_features(self) -> list[Element]:
         """Advertise subscription pre-approval (RFC 6121 §3.4)."""
         return [Element(tag("urn:xmpp:features:pre-approval", "sub"))]
 
     # -------------------------------------------------------------- storage
+
+    def _online(self, owner: str) -> bool:
+        return bool(self.server.router.resources(JID.parse(owner)))
+
+    async def _on_session_closed(self, session: Session) -> bool:
+        owner = session.jid.bare
+        if not self.server.router.resources(owner):
+            self._items.forget(str(owner))
+            self._requests.forget(str(owner))
+        return False
 
     async def item(self, owner: JID, contact: JID) -> RosterItem | None:
         """The owner's item for ``contact``, if any."""
@@ -263,6 +278,8 @@ class Roster(Module):
             if item.subscription != "none" or item.ask:
                 await self.server.router.route(_subscription("unsubscribed", account, item.jid))
                 await self.server.router.route(_subscription("unsubscribe", account, item.jid))
+        self._items.forget(str(account))
+        self._requests.forget(str(account))
         return False
 
 
