@@ -9,7 +9,7 @@ as_root() {
 }
 
 ensure_venv() {
-    local extras="$1"
+    local extras="${1:-}"
     if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
         echo "Ironwall needs Python 3.11 or newer as '$PYTHON' (set PYTHON=/path/to/python3.11)." >&2
         exit 1
@@ -23,10 +23,11 @@ ensure_venv() {
             "$PYTHON" -m venv "$VENV"
         fi
     fi
-    local stamp="$VENV/.installed-$extras"
+    local stamp="$VENV/.installed-${extras:-base}" spec="$ROOT"
+    [ -z "$extras" ] || spec="$ROOT[$extras]"
     if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
         "$VENV/bin/python" -m pip install --quiet --upgrade pip
-        "$VENV/bin/python" -m pip install --quiet -e "$ROOT[$extras]"
+        "$VENV/bin/python" -m pip install --quiet -e "$spec"
         touch "$stamp"
     fi
 }

@@ -44,7 +44,9 @@ def _prepare_localpart(local: str) -> str:
     return prepared
 
 
+@functools.lru_cache(maxsize=1024)
 def _prepare_domainpart(domain: str) -> str:
+    # Cached: a server sees few domains, and every login and JID names one.
     # RFC 7622 §3.2: one final dot (a DNS root label) is dropped; "example.." stays invalid.
     domain = domain[:-1] if domain.endswith(".") and len(domain) > 1 else domain
     if domain.startswith("[") and domain.endswith("]"):

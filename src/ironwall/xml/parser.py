@@ -175,6 +175,9 @@ class _TreeReader:
         except XMLPolicyError as exc:
             exc.events = tuple(events)
             raise
+        finally:
+            # Not kept: an idle stream would hold on to its last stanza.
+            self._events = []
         return events
 
     def parse_whole(self, data: bytes) -> Element:
