@@ -99,6 +99,22 @@ async def test_with_jid_filter_and_count(driver: StorageDriver) -> None:
     assert await store.count(BOB) == 0
 
 
+async def test_concurrent_appends_each_get_the_id_of_their_own_item(
+    driver: StorageDriver,
+) -> None:
+    """Appends made together are committed together; every id still names its own item."""
+    mam = driver.archive("mam")
+    owners = [ALICE, BOB, CAROL]
+    ids = await asyncio.gather(
+        *(mam.append(owners[i % 3], f"<m>{i}</m>", when=1000.0 + i) for i in range(300))
+    )
+    assert len(set(ids)) == 300
+    for owner in owners:
+        for item in await mam.query(owner):
+            assert item.payload == f"<m>{ids.index(item.id)}</m>"
+            assert owners[ids.index(item.id) % 3] == owner
+
+
 async def test_owners_are_those_holding_items_in_this_store(driver: StorageDriver) -> None:
     offline, mam = driver.archive("offline"), driver.archive("mam")
     assert await offline.owners() == set()
