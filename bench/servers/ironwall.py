@@ -39,16 +39,20 @@ from .common import (
 __all__ = ["start_ironwall"]
 
 
-def _config(*, port: int, tls: bool, data_dir: Path) -> str:
+# What the Prosody and ejabberd configurations load too: roster, presence, messages,
+# offline storage, disco, ping.
+BENCH_MODULES = ("disco", "ping", "roster", "presence", "message", "offline")
+
+
+def _config(*, port: int, tls: bool, data_dir: Path, modules: tuple[str, ...] | None) -> str:
+    listed = "" if modules is None else "modules = [" + ", ".join(f'"{m}"' for m in modules) + "]"
     return f"""# written by bench/servers/ironwall.py
 domains = ["{DOMAIN}"]
 data_dir = "{data_dir}"
 tls_required = {"true" if tls else "false"}
 registration = false
 log_level = "warning"
-# What the Prosody and ejabberd configurations load too: roster, presence, messages,
-# offline storage, disco, ping.
-modules = ["disco", "ping", "roster", "presence", "message", "offline"]
+{listed}
 
 [[listen]]
 host = "{LOOPBACK}"
@@ -89,14 +93,26 @@ def _event_loop_name(env: dict[str, str]) -> str:
     return f"uvloop {probe.stdout.strip()}" if probe.returncode == 0 else "asyncio"
 
 
-def start_ironwall(workdir: Path, accounts: int, *, tls: bool = False) -> RunningServer:
-    """Create ``accounts`` bench accounts and start Ironwall in ``workdir`` on a free port."""
+def start_ironwall(
+    workdir: Path,
+    accounts: int,
+    *,
+    tls: bool = False,
+    modules: tuple[str, ...] | None = BENCH_MODULES,
+) -> RunningServer:
+    """Create ``accounts`` bench accounts and start Ironwall in ``workdir`` on a free port.
+
+    ``modules`` None runs Ironwall's default modules (with the XEP-0313 archive, stream
+    management and carbons), which Prosody and ejabberd are not configured with here.
+    """
     workdir = fresh_directory(workdir)
     data_dir = (workdir / "data").resolve()
     data_dir.mkdir(exist_ok=True)
     port = free_port()
     config = workdir / "ironwall.toml"
-    config.write_text(_config(port=port, tls=tls, data_dir=data_dir), encoding="utf-8")
+    config.write_text(
+        _config(port=port, tls=tls, data_dir=data_dir, modules=modules), encoding="utf-8"
+    )
     asyncio.run(_create_accounts(f"sqlite:///{data_dir / 'ironwall.db'}", accounts))
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -141,5 +157,8 @@ def start_ironwall(workdir: Path, accounts: int, *, tls: bool = False) -> Runnin
         _start=start,
     )
     server.notes.append(f"event loop: {_event_loop_name(env)}")
+    server.notes.append(
+        "modules: " + ("Ironwall's defaults" if modules is None else ", ".join(modules))
+    )
     server.start()
     return server

@@ -2,7 +2,9 @@
 
 Durability: WAL with ``synchronous=FULL`` and no transaction left open, so every write is
 committed and fsync'd before the coroutine that made it returns; the server acknowledges
-a stanza only after that. ``busy_timeout`` lets a second process (``ironwall admin``) read
+a stanza only after that. Archive appends (every archived message) are group-committed:
+those made while a commit is under way share the next transaction, so a busy server pays
+one fsync per batch, and each still returns only once its row is on disk. ``busy_timeout`` lets a second process (``ironwall admin``) read
 and write the same file while the server runs; transactions that write start with
 ``BEGIN IMMEDIATE`` so they wait for the write lock instead of failing half-way.
 
