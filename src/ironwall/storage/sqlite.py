@@ -4,9 +4,10 @@ Durability: WAL with ``synchronous=FULL`` and no transaction left open, so every
 committed and fsync'd before the coroutine that made it returns; the server acknowledges
 a stanza only after that. Archive appends (every archived message) are group-committed:
 those made while a commit is under way share the next transaction, so a busy server pays
-one fsync per batch, and each still returns only once its row is on disk. ``busy_timeout`` lets a second process (``ironwall admin``) read
-and write the same file while the server runs; transactions that write start with
-``BEGIN IMMEDIATE`` so they wait for the write lock instead of failing half-way.
+one fsync per batch, and each still returns only once its row is on disk.
+``busy_timeout`` lets a second process (``ironwall admin``) read and write the same file
+while the server runs; transactions that write start with ``BEGIN IMMEDIATE`` so they
+wait for the write lock instead of failing half-way.
 
 One connection per driver, run by aiosqlite in its own thread. Its queue runs statements
 in order, but a transaction spans several of them, so an ``asyncio.Lock`` keeps one
