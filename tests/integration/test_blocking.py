@@ -27,8 +27,8 @@ DISCO_INFO = "http://jabber.org/protocol/disco#info"
 class Blocker(XMPPClient):
     """A client with the blocking plugin that queues the pushes it gets."""
 
-    def __init__(self, jid: str) -> None:
-        super().__init__(jid, PASSWORD)
+    def __init__(self, jid: str, *, available: bool = True) -> None:
+        super().__init__(jid, PASSWORD, send_presence=available)
         self.register_plugin("xep_0191")
         self.pushes: asyncio.Queue[tuple[str, list[str]]] = asyncio.Queue()
         for kind in ("block", "unblock"):
@@ -51,9 +51,9 @@ def _jids(iq: Any, kind: str) -> list[str]:
 
 
 @contextlib.asynccontextmanager
-async def blocker(jid: str, port: int) -> AsyncIterator[Blocker]:
-    """A started client with blocking."""
-    client = Blocker(jid)
+async def blocker(jid: str, port: int, *, available: bool = True) -> AsyncIterator[Blocker]:
+    """A started client with blocking (without initial presence unless ``available``)."""
+    client = Blocker(jid, available=available)
     try:
         await client.start(port)
         yield client
@@ -137,6 +137,29 @@ async def test_blocking_both_ways_and_unblocking(server: Server) -> None:
         a1.send_message(mto=bob, mbody="welcome back", mtype="chat")
         assert (await b.next_message())["body"] == "welcome back"
         assert await a1.blocked() == []
+
+
+async def test_messages_stored_before_a_block_are_not_delivered_after_it(server: Server) -> None:
+    alice, bob, carol = await add_users(server, "alice", "bob", "carol")
+    port = server_port(server)
+    async with (
+        connected(f"{bob}/desk", PASSWORD, port) as b,
+        connected(f"{carol}/desk", PASSWORD, port) as c,
+    ):
+        b.send_message(mto=alice, mbody="from bob, stored", mtype="chat")
+        c.send_message(mto=alice, mbody="from carol, stored", mtype="chat")
+        assert await _bodies(b) == []  # answered ping: both are stored by now
+        assert await _bodies(c) == []
+    async with blocker(f"{alice}/one", port, available=False) as a:
+        await a.plugin["xep_0191"].block(slixmpp.JID(bob), timeout=TIMEOUT)
+        a.send_presence()  # initial presence: offline messages are delivered now
+        assert (await a.next_message())["body"] == "from carol, stored"
+        assert await _bodies(a) == []
+    # Dropped, not kept for later: unblocking does not bring it back.
+    async with blocker(f"{alice}/one", port, available=False) as a:
+        await a.plugin["xep_0191"].unblock(slixmpp.JID(bob), timeout=TIMEOUT)
+        a.send_presence()
+        assert await _bodies(a) == []
 
 
 async def test_blocklist_survives_a_restart(tmp_path: Path) -> None:

@@ -744,3 +744,30 @@ def test_caps_verification_string_matches_xep_0115_examples() -> None:
         b"<feature var='urn:x'/><feature var='urn:x'/></query>"
     )
     assert verification_hash(doubled, "sha-1") is None
+
+
+def _block(kind: str, jid: str) -> str:
+    return f"<iq type='set'><{kind} xmlns='urn:xmpp:blocking'><item jid='{jid}'/></{kind}></iq>"
+
+
+async def test_no_notification_crosses_a_block_either_way(server: Server) -> None:
+    """XEP-0191: a blocked contact neither sends nor receives PEP events."""
+    alice, bob = await add_users(server, "alice", "bob")
+    await share_presence(server, alice, bob, "both")
+    async with (
+        online(server, f"{alice}/phone", notify=[NODE]) as a,
+        online(server, bob, notify=[NODE]) as b,
+    ):
+        await b.raw_iq(_block("block", alice))
+        await a.raw_iq(publish(NODE, "1", "from alice, blocked by bob"))
+        assert event_texts(await a.next_event()) == [("1", "from alice, blocked by bob")]
+        await b.assert_no_event()
+        await b.raw_iq(publish(NODE, "1", "from bob, who blocks alice"))
+        await a.assert_no_event()
+        await b.raw_iq(_block("unblock", alice))
+        await a.raw_iq(publish(NODE, "2", "after the unblock"))
+        for client in (a, b):
+            # The unblock's presence exchange may bring the last items first.
+            seen = [event_texts(await client.next_event())]
+            while seen[-1] != [("2", "after the unblock")]:
+                seen.append(event_texts(await client.next_event()))

@@ -14,6 +14,7 @@ import logging
 from xml.etree.ElementTree import Element, SubElement
 
 from ironwall.proto import ns
+from ironwall.proto.jid import JID, InvalidJID
 from ironwall.proto.stanza import tag
 from ironwall.server.module import Module
 from ironwall.server.router import StanzaEvent
@@ -96,17 +97,23 @@ class Offline(Module):
             del self._locks[owner]
 
     async def _send_stored(self, owner: str, sessions: list[Session]) -> None:
+        hooks = self.server.hooks
         items = await self._store.query(owner)
         delivered = []
         for item in items:
             delivered.append(item.id)
             try:
                 stanza = parse_document(item.payload.encode())
-            except XMLPolicyError:
+                sender = JID.parse(stanza.get("from") or "")
+            except (XMLPolicyError, InvalidJID):
                 log.warning("dropping an unreadable offline message of %s", owner)
                 continue
             for session in sessions:
-                session.send(stanza)
+                # Stored before the recipient blocked the sender: not delivered (XEP-0191).
+                if not await hooks.fire(
+                    "pre-route", StanzaEvent(stanza, None, sender, session.jid)
+                ):
+                    session.send(stanza)
         if delivered:
             await self._store.delete(owner, ids=delivered)
 

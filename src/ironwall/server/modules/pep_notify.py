@@ -28,6 +28,7 @@ from ironwall.server.modules.pep_caps import CapsTracker
 from ironwall.server.modules.pep_store import Node, PepStore
 from ironwall.server.modules.pubsub_model import PUBSUB_EVENT, access_denial
 from ironwall.server.modules.roster import Roster, RosterItem
+from ironwall.server.router import StanzaEvent
 from ironwall.server.session import Session
 
 if TYPE_CHECKING:
@@ -127,6 +128,10 @@ class Notifier:
             message = Element(tag(ns.CLIENT, "message"), attrs)
             message.set("id", secrets.token_hex(8))
             message.append(event)
+            # What the server sends on the owner's behalf passes the blocking check too
+            # (XEP-0191: nothing from or to a blocked JID), as routed stanzas do.
+            if await self._server.hooks.fire("pre-route", StanzaEvent(message, None, owner, jid)):
+                continue
             if session is not None:
                 session.send(message)
             else:
