@@ -11,7 +11,7 @@ A small API in the spirit of Fernet and age; the normative format is spec/e2e.md
   account password derived from the passphrase, `derive_login_password`.
 - Trust: `ContactTrust` and the events it applies; the `ReplayCache` protocol.
 
-Sealing and opening a message take about 0.2 ms each on a busy CPU (two to three times
+Sealing and opening a message take about 0.2 ms each on a busy CPU (about three times
 that on an idle one) and may run on an event loop; the secret-key functions take about
 half a second by design: use their async variants.
 """
