@@ -361,6 +361,7 @@ class ClientConnection(asyncio.Protocol):
         self._closing = True
         if self.transport is not None:
             self.transport.close()
+        self._wake()
         return session, state
 
     # ------------------------------------------------------------------ output
@@ -387,8 +388,9 @@ class ClientConnection(asyncio.Protocol):
         self._write_now()
         self._closing = True
         if self.transport is not None:
-            # The buffered bytes still go out; the task sees the loss and ends.
+            # The buffered bytes still go out (within _CLOSE_GRACE, in the teardown).
             self.transport.close()
+        self._wake()
 
     async def _flush_and_close(self) -> None:
         self._write_now()
