@@ -351,7 +351,7 @@ def _messages_rows(mode: str, runs: dict[str, MessagesResult], tight_ms: float) 
     return rows
 
 
-def _e2e_added_rows(by_kind: dict[str, ServerResults], kinds: Sequence[str]) -> Row | None:
+def _e2e_added_row(by_kind: dict[str, ServerResults], kinds: Sequence[str]) -> Row | None:
     """What sealing and opening add to the median latency: e2e p50 minus plain p50 at the
     lowest offered rate both modes passed on that server."""
     values: dict[str, float | None] = {}
@@ -400,7 +400,7 @@ def _summary(all_results: list[ServerResults], args: argparse.Namespace) -> str:
                 runs[kind] = run
         if len(runs) == len(kinds):
             rows += _messages_rows(mode, runs, args.tight_p99_ms)
-    added = _e2e_added_rows(by_kind, kinds)
+    added = _e2e_added_row(by_kind, kinds)
     if added is not None:
         rows.append(added)
     connections = {k: by_kind[k].connections for k in kinds}

@@ -235,6 +235,8 @@ class ClientConnection(asyncio.Protocol):
     # ------------------------------------------------------------ time limits
 
     def _arm_timer(self) -> None:
+        """(Re)start the timer for the limit of the stream's current state."""
+        self._cancel_timer()
         limits = self.server.config.limits
         if self.stream.state is State.ESTABLISHED:
             when = max(self._last_activity, self._loop.time()) + limits.keepalive_interval
@@ -322,7 +324,6 @@ class ClientConnection(asyncio.Protocol):
         self.session = result
         events = self.stream.bind_resource(result.jid)
         # From now on the limit is the keepalive interval, not the login deadline.
-        self._cancel_timer()
         self._arm_timer()
         return events
 
@@ -346,7 +347,6 @@ class ClientConnection(asyncio.Protocol):
         events = self.stream.resume_sm(session.jid, state, event.handled)
         if state.id is not None:
             self.server.resumption.live(state.id, self)
-        self._cancel_timer()
         self._arm_timer()
         log.info("session %s resumed from %s", session.jid, self.address)
         return events

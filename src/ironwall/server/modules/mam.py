@@ -42,6 +42,7 @@ from ironwall.server.modules.mam_query import (
 )
 from ironwall.server.modules.message_kinds import SID, has_content, has_hint, message_type
 from ironwall.server.modules.roster import Roster
+from ironwall.server.online_map import OnlineCache
 from ironwall.server.router import StanzaEvent
 from ironwall.server.session import Session
 from ironwall.storage import ArchiveItem, StorageError
@@ -91,11 +92,10 @@ class Mam(Module):
         """Open the stores, hook messages and archive requests, start expiry."""
         self._archive = self.server.storage.archive("mam")
         self._prefs = self.server.storage.kv("mam-prefs")
-        # Every archived message reads both parties' preferences: kept in memory for
-        # online accounts. Writes begun are counted, so that a read overlapping a write
-        # is not kept (as in ``online_map.py``).
-        self._prefs_cache: dict[JID, Prefs] = {}
-        self._prefs_writes = 0
+        # Every archived message reads both parties' preferences.
+        self._prefs_cache: OnlineCache[JID, Prefs] = OnlineCache(
+            lambda owner: bool(self.server.router.resources(owner))
+        )
         hooks = self.server.hooks
         hooks.on("session-closed", self._on_session_closed, priority=-1000)
         hooks.on("account-deleting", self._on_account_deleting)
@@ -152,31 +152,20 @@ class Mam(Module):
 
     async def prefs(self, owner: JID) -> Prefs:
         """The account's archiving preferences."""
-        cached = self._prefs_cache.get(owner)
-        if cached is not None:
-            return cached
-        writes = self._prefs_writes
-        prefs = Prefs.from_record(await self._prefs.get(str(owner)))
-        if writes == self._prefs_writes and self.server.router.resources(owner):
-            self._prefs_cache[owner] = prefs
-        return prefs
 
-    async def _set_prefs(self, owner: JID, prefs: Prefs) -> None:
-        self._prefs_writes += 1
-        self._prefs_cache.pop(owner, None)
-        try:
-            await self._prefs.set(str(owner), prefs.to_record())
-        finally:
-            self._prefs_cache.pop(owner, None)
+        async def load() -> Prefs:
+            return Prefs.from_record(await self._prefs.get(str(owner)))
+
+        return await self._prefs_cache.read(owner, load)
 
     async def _on_session_closed(self, session: Session) -> bool:
         owner = session.jid.bare
         if not self.server.router.resources(owner):
-            self._prefs_cache.pop(owner, None)
+            self._prefs_cache.forget(owner)
         return False
 
     async def _on_account_deleting(self, account: JID) -> bool:
-        self._prefs_cache.pop(account.bare, None)
+        self._prefs_cache.forget(account.bare)
         return False
 
     async def _wants(self, owner: JID, contact: JID) -> bool:
@@ -199,7 +188,8 @@ class Mam(Module):
                 await self._query(event, request)
             elif request.tag == tag(MAM, "prefs"):
                 prefs = parse_prefs(request)
-                await self._set_prefs(event.sender.bare, prefs)
+                owner = event.sender.bare
+                await self._prefs_cache.write(owner, self._prefs.set(str(owner), prefs.to_record()))
                 self._answer(event, prefs.to_element())
             else:
                 raise MamError("feature-not-implemented", "unknown archive request")
