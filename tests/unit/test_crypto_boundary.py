@@ -2,7 +2,8 @@
 
 No module of src/ironwall outside src/ironwall/e2e/ may import OpenPGP or a cryptographic
 primitive library (encryption, signatures, key derivation): `pysequoia`, `cryptography`,
-PyNaCl, PyCryptodome, argon2-cffi, python-gnupg, PGPy. Dynamic imports by name count too.
+PyNaCl, PyCryptodome, argon2-cffi, python-gnupg, PGPy, and SQLCipher (the client's
+encrypted local database). Dynamic imports by name count too.
 
 Allowed on purpose:
 - `ssl` (the transport's TLS, not message crypto) and `secrets` (random identifiers);
@@ -20,7 +21,17 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "ironwall"
 CRYPTO_HOME = SRC / "e2e"
-FORBIDDEN = ("pysequoia", "cryptography", "nacl", "Crypto", "Cryptodome", "argon2", "gnupg", "pgpy")
+FORBIDDEN = (
+    "pysequoia",
+    "cryptography",
+    "nacl",
+    "Crypto",
+    "Cryptodome",
+    "argon2",
+    "gnupg",
+    "pgpy",
+    "sqlcipher3",
+)
 EXCEPTIONS = {
     # Self-signed TLS certificate for the server's transport (cryptography.x509 and an EC
     # key for it): connection security, not end-to-end message crypto.

@@ -39,6 +39,7 @@ class Reason(enum.Enum):
     SENDER_MISMATCH = "sender-mismatch"
     WRONG_RECIPIENT = "wrong-recipient"
     BAD_TIMESTAMP = "bad-timestamp"
+    STALE = "stale"
     REPLAY = "replay"
     REVOKED_KEY = "revoked-key"
     EXPIRED_KEY = "expired-key"
@@ -64,6 +65,10 @@ _DESCRIPTIONS = {
         "The message was written for someone else and has been forwarded to you."
     ),
     Reason.BAD_TIMESTAMP: "The message claims a time in the future.",
+    Reason.STALE: (
+        "The message was signed more than 30 days ago and arrived as if new: it may be an "
+        "old message replayed."
+    ),
     Reason.REPLAY: "This message was received before; this copy is a replay.",
     Reason.REVOKED_KEY: "The sender's key has been revoked.",
     Reason.EXPIRED_KEY: "The sender's key has expired.",

@@ -31,7 +31,7 @@ from ironwall.e2e import _packets
 from ironwall.e2e._jid import bare_jid, check_bare_jid
 from ironwall.e2e.errors import KeyProblem, KeyUnusable, Reason, UntrustedMessage
 from ironwall.e2e.keys import Identity, PublicKey, resolve_now
-from ironwall.e2e.replay import ReplayCache
+from ironwall.e2e.replay import REPLAY_WINDOW, ReplayCache
 from ironwall.e2e.signcrypt import (
     MAX_ORIGIN_ID_CHARS,
     MalformedSigncrypt,
@@ -141,6 +141,7 @@ def open_message(
     outer_to: str,
     sender_keys: Sequence[PublicKey],
     replay_cache: ReplayCache,
+    max_age: dt.timedelta | None = REPLAY_WINDOW,
     now: dt.datetime | None = None,
 ) -> OpenedMessage:
     """Decrypt and check the base64 `text` of an `<openpgp>` element received by `me`.
@@ -148,7 +149,10 @@ def open_message(
     `outer_from` and `outer_to` are the stanza's `from` and `to` (resources are ignored);
     `sender_keys` are the keys pinned for `outer_from` (include revoked ones, so that their
     messages are reported as revoked rather than unknown). The message id is recorded in
-    `replay_cache` only if every check passes. Raises `UntrustedMessage`.
+    `replay_cache` only if every check passes. A message signed more than `max_age` ago is
+    `stale`: live messages keep the default (`REPLAY_WINDOW`, what the cache remembers);
+    pass None only for history a client fetches on purpose (an archive query), which it
+    deduplicates by its own records. Raises `UntrustedMessage`.
     """
     now = resolve_now(now)
     data = _decode(text)
@@ -167,11 +171,13 @@ def open_message(
         raise UntrustedMessage(Reason.WRONG_RECIPIENT)
     if content.timestamp > now + FUTURE_TOLERANCE:
         raise UntrustedMessage(Reason.BAD_TIMESTAMP)
+    if max_age is not None and content.timestamp < now - max_age:
+        raise UntrustedMessage(Reason.STALE)
     if content.origin_id is None:
         message_id = "sha256:" + hashlib.sha256(plaintext).hexdigest()
     else:
         message_id = "origin-id:" + content.origin_id
-    if not replay_cache.add(bare_jid(outer_from), message_id):
+    if not replay_cache.add(bare_jid(outer_from), message_id, content.timestamp):
         raise UntrustedMessage(Reason.REPLAY)
     return OpenedMessage(content.body, content.origin_id, content.timestamp, signer.fingerprint)
 

@@ -135,21 +135,32 @@ def change_passphrase(
     secret: str,
     new_passphrase: str,
     *,
+    new_recovery_code: str | None = None,
     insecure_fast_kdf_for_tests: bool = False,
 ) -> bytes:
     """A copy of `blob` whose passphrase slot opens with `new_passphrase` instead.
 
-    `secret` is the current passphrase or the recovery code. The recovery code slot and the
-    sealed key are kept as they are. Raises `WrongPassphrase`, `WeakPassphrase`,
-    `SealedKeyError`.
+    `secret` is the current passphrase or the recovery code. With `new_recovery_code`
+    (`new_recovery_code()`) the recovery code slot is replaced too, so the old code stops
+    working (after a recovery, the used code should); otherwise it is kept as it is, like
+    the sealed key. Raises `WrongPassphrase`, `WeakPassphrase`, `SealedKeyError`, and
+    ValueError for a malformed new recovery code.
     """
     slots, payload = _parse(blob)
     data_key = _unwrap(slots, secret)
     identity = _decrypt_payload(data_key, payload)
     check_passphrase(new_passphrase, user_inputs=_user_inputs(identity))
     argon2 = _ARGON2_INSECURE_FOR_TESTS if insecure_fast_kdf_for_tests else ARGON2_DEFAULT
-    kept = [slot for slot in slots if slot.kind != SLOT_PASSPHRASE]
-    return _assemble([_passphrase_slot(data_key, new_passphrase, argon2), *kept], payload)
+    replaced = {SLOT_PASSPHRASE}
+    new_slots = [_passphrase_slot(data_key, new_passphrase, argon2)]
+    if new_recovery_code is not None:
+        code = parse_recovery_code(new_recovery_code)
+        if code is None:
+            raise ValueError("not a recovery code")
+        replaced.add(SLOT_RECOVERY_CODE)
+        new_slots.append(_recovery_slot(data_key, code))
+    kept = [slot for slot in slots if slot.kind not in replaced]
+    return _assemble([*new_slots, *kept], payload)
 
 
 async def seal_secret_key_async(
@@ -179,6 +190,7 @@ async def change_passphrase_async(
     secret: str,
     new_passphrase: str,
     *,
+    new_recovery_code: str | None = None,
     insecure_fast_kdf_for_tests: bool = False,
 ) -> bytes:
     """`change_passphrase` in a worker thread, so an event loop is not blocked."""
@@ -187,6 +199,7 @@ async def change_passphrase_async(
         blob,
         secret,
         new_passphrase,
+        new_recovery_code=new_recovery_code,
         insecure_fast_kdf_for_tests=insecure_fast_kdf_for_tests,
     )
 

@@ -3,10 +3,13 @@
 Trust on first use: the first keys seen for a contact are pinned automatically. Later keys
 are never taken silently (DESIGN.md §5):
 
-- for an unverified contact a new key is pinned at once, like Signal does, and the state
-  shows CHANGED until the user acknowledges it;
+- for an unverified contact a new key is pinned at once, like Signal does: its messages
+  are read (and shown as from a changed key), but nothing is encrypted to it until the user
+  acknowledges the change;
 - for a verified contact, or one whose keys were all revoked, the new key waits in
-  `offered` and sending stops until the user accepts it (or verifies it).
+  `offered`: neither used nor accepted until the user accepts it (or verifies it).
+
+Either way no message is encrypted to a new key before the user has seen the change.
 
 The client persists a `ContactTrust` per contact and `apply`s each event to it; nothing
 here does I/O or crypto. Fingerprints are 40 upper-case hex digits (`PublicKey.fingerprint`).
@@ -93,8 +96,6 @@ class ContactTrust:
     @property
     def can_send(self) -> bool:
         """Whether messages may be encrypted to this contact without asking the user."""
-        if self.state is TrustState.CHANGED:
-            return not self.offered
         return self.state in (TrustState.UNVERIFIED, TrustState.VERIFIED)
 
     @property

@@ -14,6 +14,7 @@ from ironwall.e2e import (
     Identity,
     KeyProblem,
     KeyUnusable,
+    REPLAY_WINDOW,
     MemoryReplayCache,
     PublicKey,
     Reason,
@@ -22,6 +23,8 @@ from ironwall.e2e import (
     seal_message,
 )
 from ironwall.e2e._packets import TAG_SEIP, read_packets
+
+SECOND = dt.timedelta(seconds=1)
 
 
 def _open_as_bob(
@@ -272,11 +275,32 @@ def test_time_in_the_future_is_rejected(alice: Identity, bob: Identity) -> None:
     assert _open_as_bob(bob, skewed.text, sender=alice, now=now) == "ok"
 
 
-def test_old_message_is_accepted(alice: Identity, bob: Identity) -> None:
-    # Offline delivery and archives can be days late: there is no lower bound.
+def test_late_message_within_the_replay_window_is_accepted(alice: Identity, bob: Identity) -> None:
+    # Offline delivery can be days late.
     now = dt.datetime.now(dt.UTC)
-    old = seal_message(alice, {bob.jid: [bob.public_key]}, "late", now=now - dt.timedelta(days=30))
-    assert _open_as_bob(bob, old.text, sender=alice, now=now) == "late"
+    late = seal_message(alice, {bob.jid: [bob.public_key]}, "late", now=now - dt.timedelta(days=29))
+    assert _open_as_bob(bob, late.text, sender=alice, now=now) == "late"
+
+
+def test_message_older_than_the_replay_window_is_stale_live_but_readable_as_history(
+    alice: Identity, bob: Identity
+) -> None:
+    # The replay cache forgets after REPLAY_WINDOW: an older message arriving as new could
+    # be a replay it no longer remembers, so only a deliberate history read opens it.
+    now = dt.datetime.now(dt.UTC)
+    old = seal_message(alice, {bob.jid: [bob.public_key]}, "old", now=now - REPLAY_WINDOW - SECOND)
+    assert _reason(lambda: _open_as_bob(bob, old.text, sender=alice, now=now)) is Reason.STALE
+    history = open_message(
+        bob,
+        old.text,
+        outer_from="alice@example.org",
+        outer_to="bob@example.org",
+        sender_keys=[alice.public_key],
+        replay_cache=MemoryReplayCache(),
+        max_age=None,
+        now=now,
+    )
+    assert history.body == "old"
 
 
 # -- 6. revoked and expired sender keys --------------------------------------------------

@@ -62,17 +62,19 @@ def test_verification_must_name_exactly_the_pinned_keys() -> None:
     assert verified.can_send
 
 
-def test_unverified_contact_new_key_is_pinned_but_shown() -> None:
+def test_unverified_contact_new_key_is_read_but_not_sent_to_until_acknowledged() -> None:
     changed = _unverified().apply(KeysAnnounced(_keys(NEW)))
     assert changed == ContactTrust(TrustState.CHANGED, pinned=_keys(NEW))
     assert (changed.can_send, changed.encrypt_to, changed.needs_attention) == (
-        True,
-        _keys(NEW),
+        False,
+        _keys(),
         True,
     )
+    assert changed.accepts(NEW)
     assert not changed.accepts(OLD)
     acknowledged = changed.apply(UserAcceptedChange())
     assert acknowledged == ContactTrust(TrustState.UNVERIFIED, pinned=_keys(NEW))
+    assert (acknowledged.can_send, acknowledged.encrypt_to) == (True, _keys(NEW))
     assert changed.apply(UserVerified(_keys(NEW))).state is TrustState.VERIFIED
 
 
@@ -187,4 +189,6 @@ def test_property_invariants_hold_after_any_event_sequence(events: list[TrustEve
             assert not trust.can_send
         if trust.offered:
             assert trust.state is TrustState.CHANGED
+        # A change is never sent to before the user has acknowledged it.
+        if trust.state is TrustState.CHANGED:
             assert not trust.can_send
