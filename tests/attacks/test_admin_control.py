@@ -13,6 +13,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+from ironwall.server.app import Server
 from support.cli import ironwall
 from support.raw import RawClient, StreamError
 from support.server import ServerProcess
@@ -226,3 +227,25 @@ def test_a_server_removes_a_stale_socket_and_refuses_a_live_one(tmp_path: Path) 
     finally:
         assert first.stop() == 0
     assert not (data / "control.sock").exists()
+
+
+async def test_a_quiet_control_connection_is_closed_with_a_reason(server: Server) -> None:
+    server.control.idle_timeout = 0.2
+    reader, writer = await asyncio.open_unix_connection(str(server.control.path))
+    try:
+        line = await asyncio.wait_for(reader.readline(), 5)
+        assert json.loads(line) == {
+            "ok": False,
+            "error": "no request for 0.2 s; closing the connection",
+        }
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+    finally:
+        writer.close()
+
+
+def test_a_data_directory_too_long_for_the_socket_is_a_clear_error(tmp_path: Path) -> None:
+    data = tmp_path / ("d" * 60) / ("e" * 60)
+    result = ironwall("server", "--data-dir", str(data), "--port", "0")
+    assert result.returncode == 1
+    assert "is longer than the 107 bytes a Unix socket path may have" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -85,6 +85,8 @@ class ControlChannel:
         self.path = socket_path(server.config.data_dir).absolute()
         self._listener: asyncio.AbstractServer | None = None
         self._inode: int | None = None
+        #: Seconds a control connection may stay quiet before the server hangs up.
+        self.idle_timeout = IDLE_TIMEOUT
 
     async def start(self) -> None:
         """Listen; ControlError if the path cannot be a socket or another server has it."""
@@ -141,15 +143,19 @@ class ControlChannel:
         try:
             while True:
                 try:
-                    async with asyncio.timeout(IDLE_TIMEOUT):
+                    async with asyncio.timeout(self.idle_timeout):
                         line = await reader.readuntil(b"\n")
                 except asyncio.IncompleteReadError:
                     break
                 except asyncio.LimitOverrunError:
                     await _write(writer, _error(f"a request is at most {MAX_REQUEST} bytes"))
                     break
+                except TimeoutError:
+                    idle = f"no request for {self.idle_timeout:g} s; closing the connection"
+                    await _write(writer, _error(idle))
+                    break
                 await _write(writer, await self._answer(line))
-        except (TimeoutError, ConnectionError):
+        except ConnectionError:
             pass
         finally:
             writer.close()
