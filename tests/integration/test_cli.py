@@ -50,7 +50,7 @@ def test_every_command_has_complete_help() -> None:
     for flag in ("--data-dir", "--domain", "--host", "--port", "--config"):
         assert flag in result.stdout
     admin = ironwall("admin", "--help")
-    for action in ("adduser", "passwd", "deluser", "users"):
+    for action in ("adduser", "passwd", "deluser", "users", "unblock"):
         assert action in admin.stdout
         sub = ironwall("admin", action, "--help")
         assert sub.returncode == 0

@@ -110,18 +110,29 @@ class RawClient:
         self._unread = 0
 
     @classmethod
-    async def connect(cls, port: int) -> RawClient:
-        """Open a plain TCP connection to the server on 127.0.0.1."""
-        opening = asyncio.open_connection("127.0.0.1", port)
+    async def connect(cls, port: int, source: str | None = None) -> RawClient:
+        """Open a plain TCP connection to the server on 127.0.0.1.
+
+        ``source`` is the local address to connect from (any of 127.0.0.0/8 on Linux), for
+        tests of per-address limits that need a second address.
+        """
+        local = (source, 0) if source is not None else None
+        opening = asyncio.open_connection("127.0.0.1", port, local_addr=local)
         reader, writer = await asyncio.wait_for(opening, TIMEOUT)
         return cls(reader, writer)
 
     @classmethod
     async def logged_in(
-        cls, port: int, username: str, password: str, resource: str | None = None
+        cls,
+        port: int,
+        username: str,
+        password: str,
+        resource: str | None = None,
+        *,
+        source: str | None = None,
     ) -> RawClient:
         """A connection that has done STARTTLS, SCRAM-SHA-256 and resource binding."""
-        client = await cls.connect(port)
+        client = await cls.connect(port, source)
         await client.starttls()
         await client.open_stream()
         outcome = await client.authenticate(username, password)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ironwall.cli.common import fail
+from ironwall.server import datadir
 from ironwall.server.app import Server, ServerError
 from ironwall.server.config import Config, ConfigError, load_config
 from ironwall.storage import StorageError
@@ -70,11 +71,15 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def _setup_logging(config: Config) -> None:
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    # The log names accounts and addresses: it is created private, in a private directory
+    # (the server tightens an older, readable one as it starts, and logs that).
+    datadir.make_private(config.data_dir)
     formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     root = logging.getLogger()
     root.setLevel(config.log_level.upper())
-    for handler in (logging.StreamHandler(), logging.FileHandler(config.data_dir / "ironwall.log")):
+    with datadir.private_umask():
+        log_file = logging.FileHandler(config.data_dir / "ironwall.log")
+    for handler in (logging.StreamHandler(), log_file):
         handler.setFormatter(formatter)
         root.addHandler(handler)
 

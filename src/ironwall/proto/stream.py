@@ -170,9 +170,28 @@ class ServerStream:
         self._sasl: SASLServer | None = None
         self._channel_binding: bytes | None = None
         self._auth_attempts = 0
+        # Why the account being logged in to may not log in (empty: it may), from the I/O
+        # layer's lookup; told only once the client proved it knows the password.
+        self._disabled = ""
         self._bind_iq: Element | None = None
         #: XEP-0198 state once the client enabled stream management.
         self.sm: StreamManagement | None = None
+
+    @property
+    def login_account(self) -> JID | None:
+        """The account (bare JID) this stream is logged in to, or is logging in to.
+
+        While SASL is under way it is the account the client named, so that whoever ends
+        an account's sessions also ends the logins that began before it did.
+        """
+        if self.jid is not None:
+            return self.jid.bare
+        if self._sasl is None or self._sasl.username is None or self.domain is None:
+            return None
+        try:
+            return JID.build(self._sasl.username, self.domain)
+        except InvalidJID:
+            return None
 
     # ----------------------------------------------------------------- input
 
@@ -322,10 +341,11 @@ class ServerStream:
         if name == _RESPONSE:
             return self._on_sasl_response(element)
         if name == _ABORT:
-            self._sasl = None
+            assert self._sasl is not None
+            username, self._sasl, self._disabled = self._sasl.username, None, ""
             self._send_sasl("failure", condition="aborted")
             self.state = State.AUTH_OFFERED
-            return [AuthFailed(None, "aborted")]
+            return [AuthFailed(username, "aborted")]
         # An <iq> before binding: registration before auth, bind/session after.
         if self.state is State.BIND_OFFERED:
             return self._on_bind_iq(element)
@@ -372,20 +392,29 @@ class ServerStream:
         try:
             initial = _b64(element.text)
         except ValueError:
-            return self._sasl_failed(None, SASLFailure("incorrect-encoding"))
+            return self._sasl_failed(SASLFailure("incorrect-encoding"))
         self._sasl = SASLServer(
             mechanism, offered=self._mechanisms(), channel_binding=self._channel_binding
         )
         outcome = self._sasl.begin(initial)
         if isinstance(outcome, SASLFailure):
-            return self._sasl_failed(None, outcome)
+            return self._sasl_failed(outcome)
         self.state = State.SASL_LOOKUP
         return [CredentialsNeeded(outcome, mechanism)]
 
-    def supply_credentials(self, record: dict[str, Any] | None) -> list[StreamEvent]:
-        """Answer ``CredentialsNeeded`` with the account record (None: no such account)."""
+    def supply_credentials(
+        self, record: dict[str, Any] | None, *, disabled: str = ""
+    ) -> list[StreamEvent]:
+        """Answer ``CredentialsNeeded`` with the account record (None: no such account).
+
+        ``disabled`` says why the account may not log in (RFC 6120 §6.5.1
+        ``account-disabled``). The negotiation still runs to its end: only a client that
+        proves it knows the password learns the account's state; any other gets the
+        ``not-authorized`` an unknown account or a wrong password gets.
+        """
         if self.state is not State.SASL_LOOKUP or self._sasl is None:
             raise LocalProtocolError(f"supply_credentials in state {self.state.value}")
+        self._disabled = disabled
         authzid = self._sasl.requested_authzid
         authzid_ok = True
         if authzid:
@@ -405,7 +434,7 @@ class ServerStream:
         try:
             data = _b64(element.text)
         except ValueError:
-            return self._sasl_failed(None, SASLFailure("incorrect-encoding"))
+            return self._sasl_failed(SASLFailure("incorrect-encoding"))
         return self._sasl_step(self._sasl.respond(data))
 
     def _sasl_step(self, step: SASLStep) -> list[StreamEvent]:
@@ -414,26 +443,32 @@ class ServerStream:
             self.state = State.SASL_CHALLENGED
             return []
         if isinstance(step, SASLFailure):
-            return self._sasl_failed(None, step)
+            return self._sasl_failed(step)
+        if self._disabled:
+            return self._sasl_failed(SASLFailure("account-disabled", self._disabled))
         assert self.domain is not None
         try:
             account = JID.build(step.username, self.domain)
         except InvalidJID:
-            return self._sasl_failed(None, SASLFailure("not-authorized"))
+            return self._sasl_failed(SASLFailure("not-authorized"))
         self._send_sasl("success", data=step.data)
         self._sasl = None
         self.jid = account
         self._restart()
         return [Authenticated(account)]
 
-    def _sasl_failed(self, username: str | None, failure: SASLFailure) -> list[StreamEvent]:
+    def _sasl_failed(self, failure: SASLFailure) -> list[StreamEvent]:
+        username = self._sasl.username if self._sasl is not None else None
         self._sasl = None
+        self._disabled = ""
         self._auth_attempts += 1
         self._send_sasl("failure", condition=failure.condition, text=failure.text)
         events: list[StreamEvent] = [AuthFailed(username, failure.condition)]
         if self._auth_attempts >= MAX_AUTH_ATTEMPTS:
             return events + self._fail(
-                "policy-violation", "too many failed authentication attempts"
+                "policy-violation",
+                "too many failed authentication attempts on this connection; "
+                "check the password, then connect again",
             )
         self.state = State.AUTH_OFFERED
         return events

@@ -8,11 +8,14 @@ import logging
 from typing import TYPE_CHECKING
 
 from ironwall.proto.stream import StreamOptions
-from ironwall.server.accounts import Accounts
+from ironwall.server import datadir
+from ironwall.server.accounts import AccountError, Accounts
 from ironwall.server.config import Config
 from ironwall.server.connection import ClientConnection
+from ironwall.server.control import ControlChannel, ControlError
 from ironwall.server.hooks import Hooks
 from ironwall.server.limiter import AddressLimiter
+from ironwall.server.login_limits import FailedLogins
 from ironwall.server.module import Module
 from ironwall.server.resumption import Resumption
 from ironwall.server.router import Router
@@ -22,6 +25,9 @@ from ironwall.xml import ParserLimits
 
 if TYPE_CHECKING:
     from xml.etree.ElementTree import Element
+
+    from ironwall.proto.jid import JID
+    from ironwall.server.session import Session
 
 __all__ = ["Server", "ServerError"]
 
@@ -43,11 +49,14 @@ class Server:
         self.resumption = Resumption(self)
         self.connections: set[ClientConnection] = set()
         self.modules: dict[str, Module] = {}
-        self.limiter = AddressLimiter(
-            max_connections=config.limits.max_connections_per_address,
-            max_failures=config.limits.max_failed_logins_per_address,
+        self.limiter = AddressLimiter(max_connections=config.limits.max_connections_per_address)
+        self.failed_logins = FailedLogins(
+            per_account_address=config.limits.max_failed_logins_per_account_address,
+            per_address=config.limits.max_failed_logins_per_address,
+            per_account=config.limits.max_failed_logins_per_account,
             window=config.limits.failed_login_window,
         )
+        self.control = ControlChannel(self)
         self.tls: TLSMaterial | None = None
         self.storage: StorageDriver = open_driver(config.database_url)
         self.accounts = Accounts(self.storage)
@@ -72,13 +81,49 @@ class Server:
     def _stream_features(self) -> list[Element]:
         return [f for m in self.modules.values() for f in m.stream_features()]
 
+    async def end_sessions(
+        self, account: JID, condition: str, text: str, *, keep: Session | None = None
+    ) -> int:
+        """Close every stream of ``account`` but ``keep``'s, at once, with a stream error.
+
+        Also the streams that authenticated and have not bound a resource yet, the logins
+        to it still under way, and its sessions parked for resumption: after this, nothing
+        that proved the account's credentials before the call can act. Returns how many
+        were ended.
+        """
+        ended = 0
+        for connection in list(self.connections):
+            if connection.login_account != account.bare:
+                continue
+            if keep is not None and connection.session is keep:
+                continue
+            connection.close_from_server(condition, text)
+            ended += 1
+        return ended + await self.resumption.drop_account(account)
+
+    async def delete_account(self, account: JID) -> None:
+        """Delete ``account`` and everything stored for it (AccountError if there is none).
+
+        Modules hooked to ``account-deleting`` act first (roster subscriptions are
+        cancelled with the contacts); the caller ends the account's sessions after it
+        has answered whoever asked.
+        """
+        async with self.accounts.guard(account):
+            if not await self.accounts.exists(account):
+                raise AccountError(f"the account {account} does not exist", "item-not-found")
+            await self.hooks.fire("account-deleting", account)
+            await self.accounts.delete(account)
+
     async def start(self) -> list[tuple[str, int]]:
         """Open storage, start modules and listeners; return the bound addresses."""
         config = self.config
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        datadir.make_private(config.data_dir)
+        for change in datadir.tighten(config.data_dir):
+            log.warning("%s", change)
         cert, key = config.certificate, config.private_key
         if cert is None or key is None:
-            cert, key = ensure_self_signed(config.data_dir, config.domains)
+            with datadir.private_umask():
+                cert, key = ensure_self_signed(config.data_dir, config.domains)
         try:
             self.tls = load_tls(cert, key)
         except ValueError as exc:
@@ -111,6 +156,10 @@ class Server:
             self.modules[name] = module
         for module in self.modules.values():
             await module.start()
+        try:
+            await self.control.start()
+        except ControlError as exc:
+            raise ServerError(str(exc)) from None
         self.stream_options = StreamOptions(
             domains=config.domains,
             tls_available=True,
@@ -140,6 +189,7 @@ class Server:
         """Close listeners and connections, stop modules, close storage."""
         for server in self._servers:
             server.close()
+        await self.control.stop()
         for connection in list(self.connections):
             await connection.shutdown()
         for server in self._servers:

@@ -29,6 +29,7 @@ DEFAULT_MODULES = (
     "mam",
     "csi",
     "blocking",
+    "revocation",
 )
 
 
@@ -53,7 +54,8 @@ class Limits:
     auth_timeout: float = 30.0
     keepalive_interval: float = 60.0
     max_connections_per_address: int = 100
-    max_failed_logins_per_address: int = 10
+    #: Failed logins from one address over all accounts (password spraying), per window.
+    max_failed_logins_per_address: int = 30
     failed_login_window: float = 300.0
     max_offline_messages: int = 1000
     max_resources_per_account: int = 10
@@ -66,6 +68,16 @@ class Limits:
     max_blocklist_items: int = 1000
     #: XEP-0352: presence updates held for an inactive client before they are sent anyway.
     csi_max_held: int = 500
+
+    # Accounts and logins (``login_limits.py``, ``register.py``, ``revocation.py``).
+    #: Failed logins to one account from one address per window: a user who mistypes
+    #: locks out only themself, only from there.
+    max_failed_logins_per_account_address: int = 5
+    #: Failed logins to one account from all addresses together (distributed guessing).
+    max_failed_logins_per_account: int = 50
+    #: XEP-0077: seconds after its login in which a session may change the password
+    #: without giving the old one (0: the old one is always needed).
+    password_change_window: float = 300.0
 
 
 @dataclass(frozen=True)

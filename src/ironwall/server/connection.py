@@ -18,6 +18,7 @@ import asyncio
 import collections
 import logging
 import secrets
+import time
 from typing import TYPE_CHECKING, cast
 from xml.etree.ElementTree import Element
 
@@ -55,6 +56,9 @@ _INBOX_HIGH = 1 << 18
 _OUTBOX_HIGH = 1 << 20
 # How long a closing connection may take to hand its last bytes to the peer.
 _CLOSE_GRACE = 10.0
+# SASL failures that are a wrong guess of credentials, counted by the failed-login limits
+# (a malformed request or an abort guesses nothing; a disabled account was no guess).
+_GUESSES = frozenset({"not-authorized", "invalid-authzid"})
 
 
 class PreAuthRequest:
@@ -81,6 +85,14 @@ class ClientConnection(asyncio.Protocol):
         self.stream = ServerStream(server.stream_options)
         self.session: Session | None = None
         self._closing = False
+        # The server closed the stream (a revocation, a password change, a newer login):
+        # what the client had sent before the close but the server had not acted on yet
+        # is dropped, or a session that was ended could still act.
+        self._ended_by_server = False
+        self._authenticated_at = 0.0
+        # Accounts this connection failed to log in to: a client that tries one wrong
+        # password with several mechanisms made one failed attempt, not several.
+        self._failed_accounts: set[str | None] = set()
         self._opened_at = self._last_activity = self._loop.time()
         self._inbox: collections.deque[bytes] = collections.deque()
         self._inbox_bytes = 0
@@ -197,7 +209,7 @@ class ClientConnection(asyncio.Protocol):
 
     async def _handle(self, events: list[StreamEvent]) -> None:
         queue = collections.deque(events)
-        while queue:
+        while queue and not self._ended_by_server:
             event = queue.popleft()
             if isinstance(event, StanzaReceived):
                 await self.server.router.route(event.stanza, self.session)
@@ -208,9 +220,9 @@ class ClientConnection(asyncio.Protocol):
             elif isinstance(event, CredentialsNeeded):
                 queue.extendleft(reversed(await self._lookup(event)))
             elif isinstance(event, AuthFailed):
-                self.server.limiter.login_failed(self.address)
-                log.info("failed login from %s (%s)", self.address, event.condition)
+                self._login_failed(event)
             elif isinstance(event, Authenticated):
+                self._authenticated_at = time.monotonic()
                 log.info("login %s from %s", event.jid, self.address)
             elif isinstance(event, BindRequested):
                 queue.extendleft(reversed(self._bind(event.requested)))
@@ -266,7 +278,7 @@ class ClientConnection(asyncio.Protocol):
                 self._last_activity = now
             self._arm_timer()
         elif now - self._opened_at >= limits.auth_timeout:
-            self._close_from_server("connection-timeout", "no login within the time limit")
+            self.close_from_server("connection-timeout", "no login within the time limit")
         else:
             self._arm_timer()
 
@@ -298,25 +310,53 @@ class ClientConnection(asyncio.Protocol):
         self.transport = upgraded
         return self.stream.tls_established(tls.channel_binding)
 
-    async def _lookup(self, event: CredentialsNeeded) -> list[StreamEvent]:
-        if not self.server.limiter.may_try_login(self.address):
-            return self.stream.close(
-                "policy-violation", "too many failed logins from your address; try again later"
-            )
-        record = None
+    @property
+    def login_account(self) -> JID | None:
+        """The account this connection is logged in to, or is logging in to."""
+        return self.stream.login_account
+
+    def _account_name(self, username: str | None) -> str | None:
         assert self.stream.domain is not None
+        if username is None:
+            return None
         try:
-            jid = JID.build(event.username, self.stream.domain)
+            return str(JID.build(username, self.stream.domain))
         except InvalidJID:
-            jid = None
-        if jid is not None:
-            record = await self.server.accounts.record(jid)
-        return self.stream.supply_credentials(record)
+            return None
+
+    async def _lookup(self, event: CredentialsNeeded) -> list[StreamEvent]:
+        account = self._account_name(event.username)
+        # Decided before the account is looked up, and alike for accounts that do not
+        # exist: a refusal says nothing about whether the account exists.
+        refusal = self.server.failed_logins.refusal(self.address, account)
+        if refusal is not None:
+            log.info("login from %s refused: %s", self.address, refusal)
+            return self.stream.close("policy-violation", refusal)
+        state = None
+        if account is not None:
+            state = await self.server.accounts.state(JID.parse(account))
+        if self.stream.state is not State.SASL_LOOKUP:
+            # The account's sessions were ended while it was looked up; this login with them.
+            return []
+        if state is None:
+            return self.stream.supply_credentials(None)
+        return self.stream.supply_credentials(state.scram, disabled=state.disabled)
+
+    def _login_failed(self, event: AuthFailed) -> None:
+        log.info("failed login from %s (%s)", self.address, event.condition)
+        if event.condition not in _GUESSES:
+            return
+        account = self._account_name(event.username)
+        if account in self._failed_accounts:
+            return
+        self._failed_accounts.add(account)
+        self.server.failed_logins.failed(self.address, account)
 
     def _bind(self, requested: str | None) -> list[StreamEvent]:
         account = self.stream.jid
         assert account is not None
-        session = Session(account, self.address, self.send, self._close_from_server)
+        session = Session(account, self.address, self.send, self.close_from_server)
+        session.authenticated_at = self._authenticated_at
         result = self.server.router.bind(session, requested)
         if isinstance(result, str):
             text = "too many sessions on this account" if result == "resource-constraint" else ""
@@ -342,7 +382,9 @@ class ClientConnection(asyncio.Protocol):
         if taken is None:
             return self.stream.refuse_resume()
         session, state = taken
-        session.rebind(self.send, self._close_from_server)
+        session.rebind(self.send, self.close_from_server)
+        # The password was just proven on this connection.
+        session.authenticated_at = self._authenticated_at
         self.session = session
         events = self.stream.resume_sm(session.jid, state, event.handled)
         if state.id is not None:
@@ -383,7 +425,11 @@ class ClientConnection(asyncio.Protocol):
         if data and self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
 
-    def _close_from_server(self, condition: str, text: str) -> None:
+    def close_from_server(self, condition: str, text: str) -> None:
+        """Close the stream with a stream error; its session (if any) acts no more."""
+        self._ended_by_server = True
+        if self.session is not None:
+            self.session.closed = True
         self.stream.close(condition, text)
         self._write_now()
         self._closing = True
@@ -421,4 +467,4 @@ class ClientConnection(asyncio.Protocol):
 
     async def shutdown(self) -> None:
         """Close this connection because the server is stopping."""
-        self._close_from_server("system-shutdown", "the server is shutting down")
+        self.close_from_server("system-shutdown", "the server is shutting down")

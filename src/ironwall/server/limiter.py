@@ -1,22 +1,18 @@
-"""Per-address limits: concurrent connections and failed logins in a time window."""
+"""Per-address limits: concurrent connections (failed logins are in ``login_limits.py``)."""
 
 from __future__ import annotations
 
 import collections
-import time
 
 __all__ = ["AddressLimiter"]
 
 
 class AddressLimiter:
-    """Counts connections and recent failed logins per remote address."""
+    """Counts connections per remote address."""
 
-    def __init__(self, *, max_connections: int, max_failures: int, window: float) -> None:
+    def __init__(self, *, max_connections: int) -> None:
         self._max_connections = max_connections
-        self._max_failures = max_failures
-        self._window = window
         self._connections: collections.Counter[str] = collections.Counter()
-        self._failures: dict[str, collections.deque[float]] = {}
 
     def connection_opened(self, address: str) -> bool:
         """Count a new connection; False if the address already has too many."""
@@ -30,20 +26,3 @@ class AddressLimiter:
         self._connections[address] -= 1
         if self._connections[address] <= 0:
             del self._connections[address]
-
-    def login_failed(self, address: str) -> None:
-        """Record a failed authentication attempt."""
-        self._failures.setdefault(address, collections.deque()).append(time.monotonic())
-
-    def may_try_login(self, address: str) -> bool:
-        """False while the address has used up its failed attempts in the window."""
-        failures = self._failures.get(address)
-        if not failures:
-            return True
-        horizon = time.monotonic() - self._window
-        while failures and failures[0] < horizon:
-            failures.popleft()
-        if not failures:
-            del self._failures[address]
-            return True
-        return len(failures) < self._max_failures

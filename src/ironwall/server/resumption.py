@@ -82,7 +82,14 @@ class Resumption:
         # that changed networks): take its session over.
         connection = self._live.get(resumption_id)
         session = connection.session if connection is not None else None
-        if connection is not None and session is not None and session.jid.bare == account.bare:
+        if (
+            connection is not None
+            and session is not None
+            and session.jid.bare == account.bare
+            # A session the server ended is not taken over, not even before its
+            # connection's teardown has run.
+            and not session.closed
+        ):
             del self._live[resumption_id]
             return connection.hand_over()
         return None
@@ -91,6 +98,24 @@ class Resumption:
         """The live session with this id ended for good."""
         if resumption_id is not None:
             self._live.pop(resumption_id, None)
+
+    async def drop_account(self, account: JID) -> int:
+        """End every parked session of ``account`` now; return how many there were.
+
+        For when the account's sessions are ended (revocation, a password change): one
+        waiting to be resumed is ended too, so its id resumes nothing.
+        """
+        dropped = [
+            (resumption_id, parked)
+            for resumption_id, parked in self._parked.items()
+            if parked.session.jid.bare == account.bare
+        ]
+        for resumption_id, parked in dropped:
+            del self._parked[resumption_id]
+            parked.timer.cancel()
+            log.info("parked session %s ended", parked.session.jid)
+            await self.end(parked.session, parked.state)
+        return len(dropped)
 
     async def _expire(self, resumption_id: str) -> None:
         await asyncio.sleep(self.timeout)

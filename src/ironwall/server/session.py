@@ -17,7 +17,9 @@ class Session:
         "_close",
         "_send",
         "address",
+        "authenticated_at",
         "available",
+        "closed",
         "directed",
         "extra",
         "interested",
@@ -36,6 +38,10 @@ class Session:
     ) -> None:
         self.jid = jid
         self.address = address
+        #: When its connection's SASL login succeeded (``time.monotonic()``).
+        self.authenticated_at = 0.0
+        #: The server closed its stream; what it still had queued is not acted on.
+        self.closed = False
         #: Sent initial presence and not yet unavailable (RFC 6121 "available resource").
         self.available = False
         #: Requested the roster (RFC 6121 "interested resource").

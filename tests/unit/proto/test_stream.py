@@ -109,7 +109,7 @@ def test_server_header_answers_the_clients_from() -> None:
     ("channel_binding", "client_binding", "events"),
     [
         (CB, CB, [Authenticated(ALICE)]),
-        (CB, bytes(32), [AuthFailed(None, "not-authorized")]),
+        (CB, bytes(32), [AuthFailed("alice", "not-authorized")]),
     ],
     ids=["binding matches", "binding differs"],
 )
@@ -144,7 +144,7 @@ def test_client_that_saw_no_plus_offer_is_refused_when_the_server_binds(
     # scramp's client sends the 'y' flag here: "I could bind, but you offered no -PLUS".
     wire = secured(channel_binding)
     events = wire.scram("SCRAM-SHA-256", record=alice_record(), channel_binding=CB)
-    expected = [AuthFailed(None, outcome)] if outcome else [Authenticated(ALICE)]
+    expected = [AuthFailed("alice", outcome)] if outcome else [Authenticated(ALICE)]
     assert events == expected
 
 
@@ -158,8 +158,8 @@ def test_scram_sha_1() -> None:
     [
         ("\0alice\0" + PASSWORD, [Authenticated(ALICE)]),
         ("alice@localhost\0alice\0" + PASSWORD, [Authenticated(ALICE)]),
-        ("\0alice\0wrong password", [AuthFailed(None, "not-authorized")]),
-        ("bob@localhost\0alice\0" + PASSWORD, [AuthFailed(None, "invalid-authzid")]),
+        ("\0alice\0wrong password", [AuthFailed("alice", "not-authorized")]),
+        ("bob@localhost\0alice\0" + PASSWORD, [AuthFailed("alice", "invalid-authzid")]),
     ],
     ids=["right password", "authzid is the account", "wrong password", "authzid of another"],
 )
@@ -191,17 +191,19 @@ def test_wrong_password_fails_and_the_third_failure_ends_the_stream() -> None:
     wire = secured()
     for _ in range(2):
         assert wire.scram(password="wrong", record=alice_record()) == [
-            AuthFailed(None, "not-authorized")
+            AuthFailed("alice", "not-authorized")
         ]
         assert wire.out == NOT_AUTHORIZED
         assert wire.stream.state is State.AUTH_OFFERED
     assert wire.scram(password="wrong", record=alice_record()) == [
-        AuthFailed(None, "not-authorized"),
+        AuthFailed("alice", "not-authorized"),
         StreamClosed("policy-violation", by_peer=False),
     ]
     assert wire.out.startswith(NOT_AUTHORIZED)
     assert wire.closed_with() == StreamError(
-        "policy-violation", "too many failed authentication attempts"
+        "policy-violation",
+        "too many failed authentication attempts on this connection; "
+        "check the password, then connect again",
     )
 
 
@@ -216,7 +218,7 @@ def test_unknown_user_looks_exactly_like_a_wrong_password() -> None:
         challenge = sasl_data(wire.out, "challenge")
         client.set_server_first(challenge)
         assert wire.send(response(client.get_client_final())) == [
-            AuthFailed(None, "not-authorized")
+            AuthFailed(username, "not-authorized")
         ]
         return challenge, wire.out
 
@@ -236,7 +238,7 @@ def test_sasl_abort_returns_to_the_mechanism_choice() -> None:
     client = scramp.ScramClient(["SCRAM-SHA-256"], "alice", PASSWORD)
     wire.send(auth("SCRAM-SHA-256", client.get_client_first()))
     wire.took(wire.stream.supply_credentials(alice_record()))
-    assert wire.send(f"<abort xmlns='{SASL}'/>".encode()) == [AuthFailed(None, "aborted")]
+    assert wire.send(f"<abort xmlns='{SASL}'/>".encode()) == [AuthFailed("alice", "aborted")]
     assert wire.out == b"<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><aborted/></failure>"
     assert wire.scram(record=alice_record()) == [Authenticated(ALICE)]
 
