@@ -10,14 +10,21 @@ from pathlib import Path
 
 import pytest
 
-from ironwall.client.core import Account
+from ironwall.client import Account, ClientSession
+from ironwall.client.archive import sync_archive
+from ironwall.client.events import MessageReceived
 from ironwall.client.xmpp import ServerAddress
 from ironwall.server.app import Server
 from support.server import running_server, server_port
+from support.sessions import next_message, stream
 from support.tls import test_pki
 
 PASSPHRASE = "orbit lantern quietly seventeen marble"
 SECRET = "the vault code is 4711"
+
+
+def _history(session: ClientSession, peer: str) -> list[tuple[str, str | None, str]]:
+    return [(m.direction.value, m.body, m.status.value) for m in session.history(peer)]
 
 
 @dataclass
@@ -43,31 +50,32 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         alice, bob = world.device("alice", "laptop"), world.device("bob", "phone")
         await alice.create(PASSPHRASE)
         await bob.create(PASSPHRASE)
-        async with alice.session(PASSPHRASE) as session:
+        async with alice.open(PASSPHRASE) as session:
             await session.add_contact("bob@localhost")
-            await session.sync()
-        async with bob.session(PASSPHRASE) as session:
+            await session.settled()
+        async with bob.open(PASSPHRASE) as session:
             await session.accept_contact("alice@localhost")
-            await session.sync()
+            await session.settled()
         yield world
 
 
 async def test_a_new_device_shows_the_whole_verified_history(world: World) -> None:
     alice, bob = world.device("alice", "laptop"), world.device("bob", "phone")
     async with (
-        bob.session(PASSPHRASE, available=True) as b,
-        alice.session(PASSPHRASE, available=True) as a,
+        bob.open(PASSPHRASE, available=True) as b,
+        alice.open(PASSPHRASE, available=True) as a,
     ):
         await a.send("bob@localhost", "first")
-        await asyncio.wait_for(b.incoming.get(), 10)
+        await next_message(b, 10)
         await a.send("bob@localhost", SECRET)
-        await asyncio.wait_for(b.incoming.get(), 10)
+        await next_message(b, 10)
         await b.send("alice@localhost", "got both")
-        await asyncio.wait_for(a.incoming.get(), 10)
+        await next_message(a, 10)
     tablet = world.device("bob", "new-tablet")
-    async with tablet.session(PASSPHRASE) as session:
-        assert await session.sync_archive() == 3
-    history = [(e.direction, e.body, e.status) for e in tablet.state.history("alice@localhost")]
+    await tablet.login(PASSPHRASE)
+    async with tablet.open(PASSPHRASE) as session:
+        assert await sync_archive(session) == 3
+        history = _history(session, "alice@localhost")
     assert history == [
         ("in", "first", "unverified"),
         ("in", SECRET, "unverified"),
@@ -86,33 +94,36 @@ async def test_a_new_device_shows_the_whole_verified_history(world: World) -> No
 async def test_carbons_show_a_message_sent_on_one_device_on_the_other(world: World) -> None:
     laptop, desktop = world.device("alice", "laptop"), world.device("alice", "desktop")
     bob = world.device("bob", "phone")
+    await desktop.login(PASSPHRASE)
     async with (
-        laptop.session(PASSPHRASE, available=True) as a1,
-        desktop.session(PASSPHRASE, available=True) as a2,bob.session(PASSPHRASE, available=True) as b
+        laptop.open(PASSPHRASE, available=True) as a1,
+        desktop.open(PASSPHRASE, available=True) as a2,
+        bob.open(PASSPHRASE, available=True) as b,
     ):
         await a1.send("bob@localhost", "sent from the laptop")
-        assert (await asyncio.wait_for(b.incoming.get(), 10)).body == "sent from the laptop"
+        assert (await next_message(b, 10)).body == "sent from the laptop"
         await b.send("alice@localhost", "reply to all of alice")
         for device in (a1, a2):
-            assert (
-                await asyncio.wait_for(device.incoming.get(), 10)
-            ).body == "reply to all of alice"
-        await a1.sync()
-        await a2.sync()
-    entries = [(e.direction, e.body) for e in desktop.state.history("bob@localhost")]
+            assert (await next_message(device, 10)).body == "reply to all of alice"
+        await a1.settled()
+        await a2.settled()
+        entries = [(d, body) for d, body, _status in _history(a2, "bob@localhost")]
     assert entries == [("out", "sent from the laptop"), ("in", "reply to all of alice")]
 
 
 async def test_offline_copy_and_archive_copy_are_one_message(world: World) -> None:
     alice, bob = world.device("alice", "laptop"), world.device("bob", "phone")
-    async with alice.session(PASSPHRASE) as a:
+    async with alice.open(PASSPHRASE) as a:
         await a.send("bob@localhost", "while you were out")
-        await a.sync()
-    async with bob.session(PASSPHRASE, available=True) as b:
-        first = await asyncio.wait_for(b.incoming.get(), 10)
-        await b.sync()
+        await a.settled()
+    async with bob.open(PASSPHRASE, available=True) as b:
+        first = await next_message(b, 10)
+        await b.settled()
         await asyncio.sleep(0.3)
-        assert b.incoming.empty()
+        later = await stream(b).next(0.1)
+        while later is not None:
+            assert not isinstance(later, MessageReceived), later
+            later = await stream(b).next(0.1)
+        history = _history(b, "alice@localhost")
     assert first.body == "while you were out"
-    assert [e.body for e in bob.state.history("alice@localhost")] == ["while you were out"]
-    assert all(e.status != "rejected" for e in bob.state.history("alice@localhost"))
+    assert history == [("in", "while you were out", "unverified")]

@@ -83,8 +83,20 @@ def test_wrong_passphrase_changes_nothing(world: tuple[int, Path]) -> None:
     )
     _one_line_error(result, "wrong passphrase")
     assert impostor.home.exists()
-    history = ironwall("history", "carol@localhost", "--home", str(tmp / "alice"))
-    assert "No messages" in history.stdout
+    # Without the right passphrase the history stays closed (it is encrypted at rest).
+    history = ironwall(
+        "history",
+        "carol@localhost",
+        "--home",
+        str(tmp / "alice"),
+        "--passphrase-file",
+        str(impostor_file),
+    )
+    _one_line_error(history, "wrong passphrase")
+    assert (
+        "No messages"
+        in CLIUser("alice@localhost", tmp / "alice", ALICE).run("history", "carol@localhost").stdout
+    )
 
 
 def test_unreachable_server(tmp_path: Path) -> None:
@@ -130,7 +142,8 @@ def test_contact_without_key_gets_nothing_until_plaintext_is_allowed(
     sent = alice.run("send", "carol@localhost", "in the clear, as you chose")
     assert sent.returncode == 0, sent.stderr
     assert (
-        "[plaintext] in the clear, as you chose" in alice.run("history", "carol@localhost").stdout
+        "[NOT ENCRYPTED] in the clear, as you chose"
+        in alice.run("history", "carol@localhost").stdout
     )
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ironwall.client.state import LocalState
+from ironwall.client.device import DeviceFile
 from ironwall.e2e import open_secret_key
 from ironwall.e2e.keys import identity_to_secret_bytes
 from support.cli import CLIUser
@@ -99,9 +99,10 @@ def test_alice_to_offline_bob_through_a_restart_read_on_a_new_device(tmp_path: P
     # The only secret-key material on the server is the sealed blob: no piece of either
     # secret key (that is not also public) appears raw or base64-decoded in any file.
     for user in (alice, new_device):
-        state = LocalState(user.home / user.jid / "state.db")
-        sealed = base64.b64decode(state.get("sealed_key") or "")
-        state.close()
+        device = DeviceFile.load(user.home / user.jid, user.jid)
+        assert device is not None
+        assert device.sealed_key is not None
+        sealed = device.sealed_key
         assert base64.b64encode(sealed) in contents
         identity = open_secret_key(sealed, user.passphrase)
         windows = _secret_windows(
@@ -133,7 +134,7 @@ def test_contacts_listing_requests_and_verification(tmp_path: Path) -> None:
             "Your key (bob@localhost):\n  "
         )[1][:50]
         assert bob_fingerprint in verified
-        assert "bob@localhost is verified." in verified
+        assert "bob@localhost is verified (on all your devices)." in verified
         assert "█" in verified or "▀" in verified
         listing = _ok(alice.run("contacts"))
         assert "key: verified" in listing

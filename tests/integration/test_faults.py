@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from ironwall.client.core import Account, Session
+from ironwall.client import Account, ClientSession
+from ironwall.client.events import MessageReceived, MessageStatus
 from ironwall.client.xmpp import ServerAddress
 from support.server import ServerProcess, free_port, running_server, server_port, write_config
+from support.sessions import next_message, stream
 from support.tls import test_pki
 
 pytestmark = pytest.mark.slow
@@ -26,14 +28,14 @@ PAIRS = 3
 MESSAGES = 200
 
 
-async def _sender(session: Session, to: str, acknowledged: list[str]) -> None:
+async def _sender(session: ClientSession, to: str, acknowledged: list[str]) -> None:
     for n in range(MESSAGES):
         body = f"{session.jid} #{n}"
         try:
             await session.send(to, body)
             # A ping answered after the message means the server has routed it, and
             # archived it on disk: that is the acknowledgement.
-            await asyncio.wait_for(session.sync(), 5)
+            await asyncio.wait_for(session.settled(), 5)
         except Exception:  # the server is gone: this send was not acknowledged
             return
         acknowledged.append(body)
@@ -57,19 +59,19 @@ async def test_sigkill_mid_stream_loses_no_acknowledged_message(tmp_path: Path) 
                 await account.create(PASSPHRASE)
                 group.append(account)
         for sender, receiver in zip(senders, receivers, strict=True):
-            async with sender.session(PASSPHRASE) as s:
+            async with sender.open(PASSPHRASE) as s:
                 await s.add_contact(receiver.jid)
-                await s.sync()
-            async with receiver.session(PASSPHRASE) as r:
+                await s.settled()
+            async with receiver.open(PASSPHRASE) as r:
                 await r.accept_contact(sender.jid)
-                await r.sync()
+                await r.settled()
         acknowledged: dict[str, list[str]] = {r.jid: [] for r in receivers}
         async with contextlib.AsyncExitStack() as stack:
             for receiver in receivers:
-                await stack.enter_async_context(receiver.session(PASSPHRASE, available=True))
+                await stack.enter_async_context(receiver.open(PASSPHRASE, available=True))
             sending = []
             for sender, receiver in zip(senders, receivers, strict=True):
-                session = await stack.enter_async_context(sender.session(PASSPHRASE))
+                session = await stack.enter_async_context(sender.open(PASSPHRASE))
                 sending.append(
                     asyncio.ensure_future(
                         _sender(session, receiver.jid, acknowledged[receiver.jid])
@@ -85,25 +87,19 @@ async def test_sigkill_mid_stream_loses_no_acknowledged_message(tmp_path: Path) 
         assert all(len(v) < MESSAGES for v in acknowledged.values()), "the kill came too late"
         server.start(port=port)
         for receiver in receivers:
-            async with receiver.session(PASSPHRASE, available=True) as session:
-                await session.sync()
+            peer = receiver.jid.replace("r", "s", 1)
+            async with receiver.open(PASSPHRASE, available=True) as session:
+                await session.settled()
                 await asyncio.sleep(0.2)
-            seen = [
-                e.body
-                for e in receiver.state.history(receiver.jid.replace("r", "s", 1), limit=10_000)
-            ]
+                history = session.history(peer, limit=10_000)
+            seen = [e.body for e in history]
             duplicates = {body for body in seen if seen.count(body) > 1}
             assert not duplicates, f"shown twice: {sorted(duplicates)[:5]}"
             missing = [body for body in acknowledged[receiver.jid] if body not in seen]
             assert not missing, f"{len(missing)} acknowledged messages lost: {missing[:5]}"
-            assert all(
-                e.status == "unverified"
-                for e in receiver.state.history(receiver.jid.replace("r", "s", 1), limit=10_000)
-            )
+            assert all(e.status is MessageStatus.UNVERIFIED for e in history)
     finally:
         server.kill()
-        for account in senders + receivers:
-            account.close()
 
 
 async def test_cut_connection_resumes_and_loses_nothing(
@@ -117,15 +113,15 @@ async def test_cut_connection_resumes_and_loses_nothing(
         for account in (alice, bob):
             account.remember_address(address)
             await account.create(PASSPHRASE)
-        async with alice.session(PASSPHRASE) as a:
+        async with alice.open(PASSPHRASE) as a:
             await a.add_contact("bob@localhost")
-            await a.sync()
-        async with bob.session(PASSPHRASE) as b:
+            await a.settled()
+        async with bob.open(PASSPHRASE) as b:
             await b.accept_contact("alice@localhost")
-            await b.sync()
-        async with alice.session(PASSPHRASE, available=True) as a, bob.session(PASSPHRASE) as b:
+            await b.settled()
+        async with alice.open(PASSPHRASE, available=True) as a, bob.open(PASSPHRASE) as b:
             await b.send("alice@localhost", "before the cut")
-            assert (await asyncio.wait_for(a.incoming.get(), 10)).body == "before the cut"
+            assert (await next_message(a, 10)).body == "before the cut"
             # The network drops Alice's connection: no goodbye on either side.
             (connection,) = [
                 c for c in server.connections if c.session and c.session.jid.local == "alice"
@@ -134,20 +130,19 @@ async def test_cut_connection_resumes_and_loses_nothing(
             connection.transport.abort()
             for n in range(3):
                 await b.send("alice@localhost", f"during the cut {n}")
-            await b.sync()
-            received = [(await asyncio.wait_for(a.incoming.get(), 30)).body for _ in range(3)]
+            await b.settled()
+            received = [(await next_message(a, 30)).body for _ in range(3)]
             assert received == [f"during the cut {n}" for n in range(3)]
-            await a.sync()
+            await a.settled()
             await asyncio.sleep(0.3)
-            assert a.incoming.empty()
+            while (later := await stream(a).next(0.1)) is not None:
+                assert not isinstance(later, MessageReceived), later
+            bodies = [e.body for e in a.history("bob@localhost")]
         assert "session alice@localhost/" in caplog.text
         assert "resumed from" in caplog.text
-        bodies = [e.body for e in alice.state.history("bob@localhost")]
         assert bodies == [
             "before the cut",
             "during the cut 0",
             "during the cut 1",
             "during the cut 2",
         ]
-        alice.close()
-        bob.close()

@@ -16,14 +16,16 @@ from xml.etree.ElementTree import Element, SubElement
 
 import pytest
 
-from ironwall.client.core import Account, Incoming, Session
+from ironwall.client import Account, ClientSession, ox
 from ironwall.client.errors import SendingBlocked
+from ironwall.client.events import Message, MessageStatus
 from ironwall.client.xmpp import ServerAddress
-from ironwall.e2e import Identity, TrustState
+from ironwall.e2e import Identity, TrustState, seal_message
 from ironwall.proto.stanza import iq_result, readdress
 from ironwall.server.app import Server
 from ironwall.server.router import StanzaEvent
 from support.server import running_server, server_port
+from support.sessions import next_message
 from support.tls import test_pki
 
 PASSPHRASE = "orbit lantern quietly seventeen marble"
@@ -50,25 +52,23 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             await account.create(PASSPHRASE)
             accounts[name] = account
         yield World(server, accounts)
-        for account in accounts.values():
-            account.close()
 
 
-def _session(world: World, name: str, *, available: bool = True) -> AsyncIterator[Session]:
-    return world.accounts[name].session(PASSPHRASE, available=available)  # type: ignore[return-value]
+def _session(world: World, name: str, *, available: bool = True) -> AsyncIterator[ClientSession]:
+    return world.accounts[name].open(PASSPHRASE, available=available)  # type: ignore[return-value]
 
 
 async def _befriend(world: World) -> None:
     async with _session(world, "alice") as alice:
         await alice.add_contact("bob@localhost")
-        await alice.sync()
+        await alice.settled()
     async with _session(world, "bob") as bob:
         await bob.accept_contact("alice@localhost")
-        await bob.sync()
+        await bob.settled()
 
 
-async def _next(session: Session) -> Incoming:
-    return await asyncio.wait_for(session.incoming.get(), 10)
+async def _next(session: ClientSession) -> Message:
+    return await next_message(session, 10)
 
 
 class Tamper:
@@ -107,7 +107,7 @@ async def test_stripped_encryption_is_shown_as_not_encrypted(world: World) -> No
     async with _session(world, "bob") as bob, _session(world, "alice") as alice:
         await alice.send("bob@localhost", "meet at noon")
         message = await _next(bob)
-    assert message.status == "plaintext"
+    assert message.status is MessageStatus.PLAINTEXT
     assert message.body == "Please send the money to account 666."
     assert "without encryption" in message.detail
 
@@ -119,7 +119,7 @@ async def test_altered_ciphertext_is_rejected(world: World) -> None:
     async with _session(world, "bob") as bob, _session(world, "alice") as alice:
         await alice.send("bob@localhost", "meet at noon")
         message = await _next(bob)
-    assert message.status == "rejected"
+    assert message.status is MessageStatus.REJECTED
     assert message.body is None
     assert "altered" in message.detail or "damaged" in message.detail
 
@@ -130,10 +130,10 @@ async def test_replayed_message_is_rejected(world: World) -> None:
     async with _session(world, "bob") as bob, _session(world, "alice") as alice:
         await alice.send("bob@localhost", "transfer 10 coins")
         first = await _next(bob)
-        assert (first.status, first.body) == ("unverified", "transfer 10 coins")
+        assert (first.status, first.body) == (MessageStatus.UNVERIFIED, "transfer 10 coins")
         await world.server.router.route(tamper.seen[0])
         again = await _next(bob)
-    assert again.status == "rejected"
+    assert again.status is MessageStatus.REJECTED
     assert again.body is None
     assert "replay" in again.detail
 
@@ -148,7 +148,7 @@ async def test_message_forwarded_to_carol_is_rejected(world: World) -> None:
     async with _session(world, "carol") as carol:
         await world.server.router.route(forwarded)
         message = await _next(carol)
-    assert message.status == "rejected"
+    assert message.status is MessageStatus.REJECTED
     assert message.body is None
     assert "not encrypted to your key" in message.detail
 
@@ -184,15 +184,13 @@ async def test_swapped_public_key_is_detected(world: World) -> None:
         world.server.router.deliver_local(iq_result(event.stanza, pubsub))
         return True
 
-    world.server.hooks.on(f"iq-get/bare/{PUBSUB}", lie_about_bobs_keys, priority=1000)
     async with _session(world, "alice") as alice:
+        await alice.settled()
         before = alice.state.trust("bob@localhost")
         assert before.state is TrustState.UNVERIFIED
+        world.server.hooks.on(f"iq-get/bare/{PUBSUB}", lie_about_bobs_keys, priority=1000)
         # A message "from Bob" signed by the server's key is not shown.
-        from ironwall.e2e import seal_message
-
-        alice_key = alice.identity.public_key if alice.identity else None
-        assert alice_key is not None
+        alice_key = alice.identity.public_key
         forged = seal_message(
             fake, {"alice@localhost": [alice_key]}, "it is me, bob: send the code"
         )
@@ -203,7 +201,7 @@ async def test_swapped_public_key_is_detected(world: World) -> None:
         SubElement(stanza, f"{{{OX}}}openpgp").text = forged.text
         await world.server.router.route(stanza)
         message = await _next(alice)
-        assert message.status == "rejected"
+        assert message.status is MessageStatus.REJECTED
         assert message.body is None
         assert "not the one you hold" in message.detail
         # And the change is shown: the contact's key state is no longer silently trusted.
@@ -216,13 +214,10 @@ async def test_swapped_public_key_is_detected(world: World) -> None:
 async def test_swapped_key_of_a_verified_contact_stops_sending(world: World) -> None:
     await _befriend(world)
     async with _session(world, "alice", available=False) as alice:
-        alice.verify("bob@localhost")
+        await alice.verify("bob@localhost")
     fake = Identity.generate("bob@localhost")
     async with _session(world, "bob", available=False) as bob_session:
         # Model a swap by having Bob's key list name a different key.
-        from ironwall.client import ox
-
-        assert bob_session.connection is not None
         await ox.publish_public_key(bob_session.connection, fake.public_key)
     async with _session(world, "alice", available=False) as alice:
         trust = await alice.refresh_keys("bob@localhost")

@@ -28,12 +28,14 @@ from typing import Protocol
 
 import pytest
 
-from ironwall.client import ox
-from ironwall.client.core import FALLBACK_BODY, Account, Incoming, Session
+from ironwall.client import Account, ClientSession, ox
 from ironwall.client.errors import ContactHasNoKey
+from ironwall.client.events import MessageReceived, MessageStatus
+from ironwall.client.sending import FALLBACK_BODY
 from ironwall.client.xmpp import IqFailed, ServerAddress
 from ironwall.e2e import TrustState
 from support.cli import CLIUser
+from support.sessions import next_message, stream
 
 from .ejabberd import start_ejabberd
 from .gosendxmpp import GoSendxmppFactory, ReceivedMessage
@@ -147,7 +149,7 @@ def test_cli_flow_to_offline_bob_through_a_restart_on_stock_server(
                 "account", "login", bob_jid, "--password-file", str(password_files["bob"]), *common
             )
         )
-        assert login.startswith(f"Logged in as {bob_jid}; key ")
+        assert f"Logged in as {bob_jid}; key " in login
         heard = _ok(new_device.run("listen", "--count", "1", "--timeout", "30"))
         lines = heard.splitlines()
         assert len(lines) == 1, heard
@@ -195,15 +197,12 @@ def ox_server(
 @contextlib.asynccontextmanager
 async def _ironwall_session(
     server: XmppServer, user: str, home: Path, *, available: bool
-) -> AsyncIterator[Session]:
+) -> AsyncIterator[ClientSession]:
     account = Account(server.jid(user), home, insecure_fast_kdf_for_tests=True)
     account.remember_address(ServerAddress(server.host, server.port, server.ca_pem_path))
     await account.create(IRONWALL_PASSPHRASE, existing_password=server.users[user])
-    try:
-        async with account.session(IRONWALL_PASSPHRASE, available=available) as session:
-            yield session
-    finally:
-        account.close()
+    async with account.open(IRONWALL_PASSPHRASE, available=available) as session:
+        yield session
 
 
 async def test_go_sendxmpp_ox_to_ironwall_client(
@@ -216,21 +215,23 @@ async def test_go_sendxmpp_ox_to_ironwall_client(
     async with _ironwall_session(server, "carol", tmp_path / "carol", available=True) as carol:
         # go-sendxmpp blocks: run it in a thread so that the client keeps reading.
         await asyncio.to_thread(alice.send, server.jid("carol"), text, ox=True)
-        got = await asyncio.wait_for(carol.incoming.get(), WAIT)
-        assert got == Incoming(
-            sender=server.jid("alice"),
-            body=text,
-            status="unverified",
-            detail="",
-            sent_at=got.sent_at,
+        got = await next_message(carol, WAIT)
+        assert (got.peer, got.body, got.status, got.detail) == (
+            server.jid("alice"),
+            text,
+            MessageStatus.UNVERIFIED,
+            "",
         )
-        assert carol.incoming.empty()
-        assert carol.roster() == {}
+        assert all(passed for _name, passed in got.checks)
+        await carol.settled()
+        while (later := await stream(carol).next(0.1)) is not None:
+            assert not isinstance(later, MessageReceived), later
+        assert _roster(carol) == []
         trust = carol.state.trust(server.jid("alice"))
         assert trust.state is TrustState.UNVERIFIED
         assert trust.pinned == {alice_fpr}
-        [entry] = carol.state.history(server.jid("alice"), 10)
-        assert (entry.direction, entry.body, entry.status) == ("in", text, "unverified")
+        [entry] = carol.history(server.jid("alice"), limit=10)
+        assert (entry.direction.value, entry.body, entry.status.value) == ("in", text, "unverified")
 
 
 async def test_ironwall_client_ox_to_go_sendxmpp(
@@ -243,8 +244,8 @@ async def test_ironwall_client_ox_to_go_sendxmpp(
     text = f"hello bob from Ironwall ✓ {secrets.token_hex(4)}"
     async with _ironwall_session(server, "dave", tmp_path / "dave", available=False) as dave:
         await dave.send(server.jid("bob"), text)
-        await dave.sync()
-        assert dave.roster() == {}
+        await dave.settled()
+        assert _roster(dave) == []
         trust = dave.state.trust(server.jid("bob"))
         assert trust.state is TrustState.UNVERIFIED
         assert trust.pinned == {bob_fpr}
@@ -252,6 +253,11 @@ async def test_ironwall_client_ox_to_go_sendxmpp(
     assert got == ReceivedMessage(stamp=got.stamp, sender=server.jid("dave"), body=text, ox=True)
     assert text not in listener.received_xml()
     assert listener.errors() == []
+
+
+def _roster(session: ClientSession) -> list[str]:
+    """The JIDs in the session's server-side roster, but its own."""
+    return [str(jid) for jid in session.connection.client_roster if str(jid) != session.jid]
 
 
 async def _until(condition: Callable[[], bool], timeout: float) -> bool:
@@ -277,9 +283,9 @@ async def test_sealed_key_node_is_owner_only_even_for_contacts(
             await frank.accept_contact(erin_jid)
             # Frank sees Erin's presence: the "presence" and "roster" access models would let him in.
             assert await _until(
-                lambda: frank.roster().get(erin_jid, {}).get("subscription") in ("to", "both"),
+                lambda: frank.contact(erin_jid).subscription in ("to", "both"),
                 WAIT,
-            ), frank.roster()
+            ), frank.contact(erin_jid)
             erin_conn, frank_conn = erin.connection, frank.connection
             assert erin_conn is not None
             assert frank_conn is not None
@@ -314,8 +320,8 @@ async def test_contact_without_a_key_gets_nothing_unless_plaintext_is_allowed(
         assert (await grace.add_contact(heidi_jid)).state is TrustState.NONE
         with pytest.raises(ContactHasNoKey, match="has no encryption key, so nothing was sent"):
             await grace.send(heidi_jid, "not for the server's eyes")
-        grace.state.allow_plaintext(heidi_jid, True)
+        grace.allow_plaintext(heidi_jid, True)
         await grace.send(heidi_jid, "hello heidi, in the clear as you asked")
-        await grace.sync()
-        [entry] = grace.state.history(heidi_jid, 10)
-        assert (entry.direction, entry.status) == ("out", "plaintext")
+        await grace.settled()
+        [entry] = grace.history(heidi_jid, limit=10)
+        assert (entry.direction.value, entry.status.value) == ("out", "plaintext")

@@ -13,12 +13,15 @@ from ironwall.cli.client_common import (
     add_server_options,
     address_from,
     home_from,
+    read_line_file,
     read_passphrase,
     read_password,
     run_client,
 )
 from ironwall.cli.common import CommandError
-from ironwall.client.core import Account
+from ironwall.client import Account
+from ironwall.client.archive import sync_archive
+from ironwall.client.text import visible
 from ironwall.e2e import format_fingerprint
 
 __all__ = ["register"]
@@ -110,7 +113,8 @@ def register(commands: Any) -> None:
         help="your account is compromised: revoke its key and lock it",
         description=(
             "Publish a revocation signed by your key (contacts stop encrypting to it and are told "
-            "why), withdraw the key, and lock the account with a random password."
+            "why), then have the server lock the account for good: every session of it is "
+            "closed and no one can log in to it again."
         ),
     )
     add_account_options(revoke)
@@ -136,21 +140,22 @@ def _confirm(args: argparse.Namespace, question: str) -> None:
         raise CommandError("cancelled; nothing was changed")
 
 
-def _read_line(path: Path | None, prompt: str) -> str:
+def _read_line(path: Path | None, what: str, prompt: str) -> str:
     if path is not None:
-        try:
-            return path.read_text(encoding="utf-8").splitlines()[0]
-        except (OSError, IndexError):
-            raise CommandError(f"cannot read {path}") from None
+        return read_line_file(path, what)
     if sys.stdin is None or not sys.stdin.isatty():
-        raise CommandError("give it in a file (see --help)")
+        raise CommandError(f"no {what}: give it in a file (see --help)")
     return input(prompt)
+
+
+def _progress(text: str) -> None:
+    # On standard output, with the results: standard error holds only the one-line errors.
+    print(text, flush=True)
 
 
 def _new_account(args: argparse.Namespace) -> Account:
     account = Account(args.jid, home_from(args))
-    if account.state.get("fingerprint"):
-        account.close()
+    if account.exists:
         raise CommandError(f"{account.jid} is already set up on this device")
     account.remember_address(address_from(args))
     return account
@@ -158,43 +163,44 @@ def _new_account(args: argparse.Namespace) -> Account:
 
 def _create(args: argparse.Namespace) -> int:
     async def work() -> int:
+        account = _new_account(args)
         password = read_password(args) if args.existing else None
         if args.existing and password is None:
             raise CommandError(
                 "--existing needs the account's password: --password-file FILE or $IRONWALL_PASSWORD"
             )
         passphrase = read_passphrase(args, new=True, prompt="Choose a passphrase: ")
-        account = _new_account(args)
-        try:
-            fingerprint, code = await account.create(passphrase, existing_password=password)
-        except BaseException:
-            account.forget()
-            raise
+        fingerprint, code = await account.create(
+            passphrase, existing_password=password, progress=_progress
+        )
         print(f"Account {account.jid} is ready.")
         print(f"Your key: {format_fingerprint(fingerprint)}")
         print(f"Recovery code (write it down, it is shown once): {code}")
-        account.close()
+        print(
+            "Keep the recovery code somewhere safe, away from this device: with it you can set "
+            "a new passphrase if you forget this one."
+        )
         return 0
 
-    return run_client(work)
+    return run_client(work, changes=True)
 
 
 def _login(args: argparse.Namespace) -> int:
     async def work() -> int:
-        passphrase = read_passphrase(args)
         account = _new_account(args)
-        try:
-            async with account.session(passphrase, password=read_password(args)) as session:
-                assert session.identity is not None
-                synced = await session.sync_archive()
-                key = format_fingerprint(session.identity.fingerprint)
-                print(f"Logged in as {account.jid}; key {key}")
-                if synced:
-                    print(f"{synced} messages from your archive are in 'ironwall history'.")
-        except BaseException:
-            account.forget()
-            raise
-        account.close()
+        passphrase = read_passphrase(args)
+        password = read_password(args)
+        fingerprint = await account.login(passphrase, password=password, progress=_progress)
+        print(f"Logged in as {account.jid}; key {format_fingerprint(fingerprint)}")
+        _progress("Reading your message archive...")
+        async with account.open(passphrase, password=password) as session:
+            synced = await sync_archive(session)
+            unread = len(session.state.unread())
+        if synced:
+            print(
+                f"{synced} messages came from your archive ({unread} unread): 'ironwall listen' "
+                "shows the unread ones, 'ironwall history JID' a conversation."
+            )
         return 0
 
     return run_client(work)
@@ -205,52 +211,59 @@ def _passphrase(args: argparse.Namespace) -> int:
         account = account_from(args)
         old = read_passphrase(args, prompt="Current passphrase: ")
         if args.new_passphrase_file is not None:
-            new = _read_line(args.new_passphrase_file, "")
+            new = read_line_file(args.new_passphrase_file, "new passphrase")
         else:
             new = read_passphrase(
                 argparse.Namespace(passphrase_file=None), new=True, prompt="New passphrase: "
             )
-        derived = account.state.get("login_kind") != "given"
-        async with account.session(old) as session:
-            await session.change_passphrase(old, new, derived_login=derived)
-        print("Passphrase changed.")
+        _progress("Sealing your key with the new passphrase...")
+        await account.change_passphrase(old, new)
+        print("Passphrase changed. Your other devices log in with the new one from now on.")
         return 0
 
-    return run_client(work)
+    return run_client(work, changes=True)
 
 
 def _recover(args: argparse.Namespace) -> int:
     async def work() -> int:
         account = account_from(args)
-        code = _read_line(args.recovery_code_file, "Recovery code: ")
+        code = _read_line(args.recovery_code_file, "recovery code", "Recovery code: ")
         new = read_passphrase(args, new=True, prompt="New passphrase: ")
-        await account.recover(code, new, password=read_password(args))
+        _progress("Unlocking your key with the recovery code...")
+        fresh = await account.recover(code, new, password=read_password(args))
         print("Your key is unlocked and sealed under the new passphrase.")
+        print("Your other devices log in with the new passphrase from now on.")
+        print(f"New recovery code (the old one no longer works; write it down): {fresh}")
         return 0
 
-    return run_client(work)
+    return run_client(work, changes=True)
 
 
 def _revoke(args: argparse.Namespace) -> int:
     async def work() -> int:
         account = account_from(args)
-        _confirm(args, f"Revoke the key of {account.jid} and lock the account?")
-        async with account.session(read_passphrase(args)) as session:
-            await session.revoke()
-        print(f"The key of {account.jid} is revoked and the account is locked.")
+        _confirm(args, f"Revoke the key of {account.jid} and lock the account for good?")
+        locked = await account.revoke(read_passphrase(args))
+        jid = visible(account.jid)
+        if locked:
+            print(f"The key of {jid} is revoked and the server has locked the account for good.")
+        else:
+            print(
+                f"The key of {jid} is revoked. This server cannot lock accounts, so its password "
+                "was set to a random one nobody knows; ask its admin to disable the account."
+            )
+        print("Contacts are told and stop encrypting to it. Create a new account to go on.")
         return 0
 
-    return run_client(work)
+    return run_client(work, changes=True)
 
 
 def _delete(args: argparse.Namespace) -> int:
     async def work() -> int:
         account = account_from(args)
         _confirm(args, f"Delete {account.jid} from the server and this device?")
-        async with account.session(read_passphrase(args)) as session:
-            await session.delete_account()
-        account.forget()
+        await account.delete(read_passphrase(args))
         print(f"{account.jid} is deleted.")
         return 0
 
-    return run_client(work)
+    return run_client(work, changes=True)

@@ -13,8 +13,8 @@ from pathlib import Path
 import platformdirs
 
 from ironwall.cli.common import CommandError, fail
-from ironwall.client.core import Account, require_account
-from ironwall.client.errors import ClientError
+from ironwall.client import Account, require_account
+from ironwall.client.errors import ClientError, WrongPassphraseError
 from ironwall.client.xmpp import IqFailed, ServerAddress
 from ironwall.e2e import E2EError
 
@@ -33,21 +33,31 @@ PASSPHRASE_ENV = "IRONWALL_PASSPHRASE"  # noqa: S105
 PASSWORD_ENV = "IRONWALL_PASSWORD"  # noqa: S105
 
 
-def add_account_options(parser: argparse.ArgumentParser) -> None:
-    """--home, --account and --passphrase-file, shared by every client command."""
+def add_account_options(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """--home, --account and --passphrase-file, accepted before or after the subcommand.
+
+    On the top-level parser they default to None; on subcommands they are left out unless
+    given, so a value given before the subcommand is not overwritten.
+    """
+    default = None if top else argparse.SUPPRESS
     parser.add_argument(
         "--home",
         type=Path,
         metavar="DIR",
+        default=default,
         help="where this device keeps its Ironwall state (default: $IRONWALL_HOME or the user data directory)",
     )
     parser.add_argument(
-        "--account", metavar="JID", help="which account to use, if this device has several"
+        "--account",
+        metavar="JID",
+        default=default,
+        help="which account to use, if this device has several",
     )
     parser.add_argument(
         "--passphrase-file",
         type=Path,
         metavar="FILE",
+        default=default,
         help=f"read the passphrase from FILE (or set ${PASSPHRASE_ENV}); otherwise it is asked for",
     )
 
@@ -69,7 +79,7 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
 
 def home_from(args: argparse.Namespace) -> Path:
     """The device's Ironwall directory."""
-    if args.home is not None:
+    if getattr(args, "home", None) is not None:
         return Path(args.home)
     if env := os.environ.get("IRONWALL_HOME"):
         return Path(env)
@@ -86,7 +96,8 @@ def address_from(args: argparse.Namespace) -> ServerAddress:
     return ServerAddress.parse(args.server, args.ca)
 
 
-def _read_file(path: Path, what: str) -> str:
+def read_line_file(path: Path, what: str) -> str:
+    """The first line of a file holding a secret."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
@@ -101,7 +112,7 @@ def read_passphrase(
 ) -> str:
     """The passphrase: from --passphrase-file, $IRONWALL_PASSPHRASE, or a prompt."""
     if getattr(args, "passphrase_file", None) is not None:
-        return _read_file(args.passphrase_file, "passphrase")
+        return read_line_file(args.passphrase_file, "passphrase")
     if env := os.environ.get(PASSPHRASE_ENV):
         return env
     if sys.stdin is None or not sys.stdin.isatty():
@@ -115,14 +126,21 @@ def read_passphrase(
 def read_password(args: argparse.Namespace) -> str | None:
     """An existing account's password, if given (--password-file or $IRONWALL_PASSWORD)."""
     if getattr(args, "password_file", None) is not None:
-        return _read_file(args.password_file, "password")
+        return read_line_file(args.password_file, "password")
     return os.environ.get(PASSWORD_ENV)
 
 
-def run_client(work: Callable[[], Awaitable[int]]) -> int:
-    """Run an async client command; every expected failure is one line and exit code 1."""
+def run_client(work: Callable[[], Awaitable[int]], *, changes: bool = False) -> int:
+    """Run an async client command; every expected failure is one line and exit code 1.
+
+    ``changes``: the command changes something, so a refusal says that nothing was.
+    """
     try:
         return asyncio.run(_awaited(work))
+    except WrongPassphraseError as exc:
+        if changes:
+            return fail(f"{exc}; nothing was changed")
+        return fail(f"{exc} (try again; if it is lost, use 'ironwall account recover')")
     except (ClientError, CommandError) as exc:
         return fail(str(exc))
     except E2EError as exc:

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from ironwall.cli.client_common import run_client
-from ironwall.client.core import Account
+from ironwall.client import Account
+from ironwall.client.events import MessageReceived
 from ironwall.client.xmpp import ServerAddress
 from ironwall.e2e import format_fingerprint
 from ironwall.server.app import Server
@@ -66,16 +67,16 @@ async def _run(tmp: Path) -> None:
             _say(f"2. {name}@localhost registered; key {format_fingerprint(fingerprint)}")
         _say("   (each key is sealed with its owner's passphrase before it goes to the server)")
         alice, bob = accounts["alice"], accounts["bob"]
-        async with alice.session(passphrases["alice"]) as session:
+        async with alice.open(passphrases["alice"]) as session:
             await session.add_contact("bob@localhost")
-            await session.sync()
-        async with bob.session(passphrases["bob"]) as session:
+            await session.ping()
+        async with bob.open(passphrases["bob"]) as session:
             await session.accept_contact("alice@localhost")
-            await session.sync()
+            await session.ping()
         _say("3. alice and bob are contacts; each pinned the other's key.")
-        async with alice.session(passphrases["alice"]) as session:
+        async with alice.open(passphrases["alice"]) as session:
             await session.send("bob@localhost", DEMO_MESSAGE)
-            await session.sync()
+            await session.ping()
         _say(f'4. bob is offline; alice sends: "{DEMO_MESSAGE}"')
         stored = await server.storage.archive("offline").query("bob@localhost")
         _say("5. What the server stored for bob:")
@@ -83,10 +84,16 @@ async def _run(tmp: Path) -> None:
             _say(textwrap.indent(textwrap.fill(item.payload[:480] + " ...", 100), "   "))
         leaked = any(DEMO_MESSAGE in item.payload for item in stored)
         _say(f"   Does the server's copy contain the text? {'YES' if leaked else 'no'}")
-        async with bob.session(passphrases["bob"], available=True) as session:
-            message = await asyncio.wait_for(session.incoming.get(), 30)
-        _say(f'6. bob logs in and reads: "{message.body}" (signature checked: {message.status})')
-        for account in accounts.values():
-            account.close()
+        async with bob.open(passphrases["bob"], available=True) as session:
+            events = session.events()
+            received = None
+            while received is None:
+                event = await asyncio.wait_for(events.next(), 30)
+                if isinstance(event, MessageReceived):
+                    received = event.message
+        _say(
+            f'6. bob logs in and reads: "{received.body}" '
+            f"(every check passed; sender's key: {received.status.value})"
+        )
     finally:
         await server.stop()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from ironwall import __version__
-from ironwall.cli import account_cmd, admin_cmd, chat_cmd, demo_cmd, server_cmd
+from ironwall.cli import account_cmd, admin_cmd, contacts_cmd, demo_cmd, messages_cmd, server_cmd
+from ironwall.cli.client_common import add_account_options
 
 __all__ = ["build_parser", "main"]
 
@@ -19,9 +21,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Ironwall: end-to-end encrypted instant messaging on XMPP.",
     )
     parser.add_argument("--version", action="version", version=f"ironwall {__version__}")
+    add_account_options(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     account_cmd.register(commands)
-    chat_cmd.register(commands)
+    contacts_cmd.register(commands)
+    messages_cmd.register(commands)
     demo_cmd.register(commands)
     server_cmd.register(commands)
     admin_cmd.register(commands)
@@ -30,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
+    # Everything Ironwall writes (keys, state, logs, databases) is its user's alone.
+    os.umask(0o077)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -5,7 +5,9 @@ find them: ``urn:xmpp:openpgp:0:public-keys`` lists the fingerprints, and
 ``urn:xmpp:openpgp:0:public-keys:FPR`` holds each key, both readable by anyone.
 The passphrase-sealed secret key lives in an owner-only node of its own
 (``urn:ironwall:sealed-secret-key:0``); its format is Ironwall's (spec/e2e.md), not the
-XEP-0373 backup format, so it must not sit where other OX clients look for theirs.
+XEP-0373 backup format, so it must not sit where other OX clients look for theirs. The
+contacts the user verified live in another owner-only node, sealed to the account's own
+key, so that every device of the account shows them verified.
 """
 
 from __future__ import annotations
@@ -24,15 +26,18 @@ __all__ = [
     "SEALED_KEY_NODE",
     "fetch_public_keys",
     "fetch_sealed_key",
+    "fetch_verified_record",
     "key_node",
     "publish_public_key",
     "store_sealed_key",
-    "withdraw_keys",
+    "store_verified_record",
 ]
 
 OX = "urn:xmpp:openpgp:0"
 KEYS_NODE = "urn:xmpp:openpgp:0:public-keys"
 SEALED_KEY_NODE = "urn:ironwall:sealed-secret-key:0"
+#: Owner-only node: the contacts this account verified, as a private record (spec/e2e.md §6.3).
+VERIFIED_NODE = "urn:ironwall:verified-contacts:0"
 _PUBSUB = "http://jabber.org/protocol/pubsub"
 _MAX_KEYS = 8
 
@@ -104,11 +109,6 @@ async def publish_public_key(conn: Connection, key: PublicKey) -> None:
     )
 
 
-async def withdraw_keys(conn: Connection) -> None:
-    """Publish an empty key list: contacts stop encrypting to the account."""
-    await _publish(conn, KEYS_NODE, "current", f"<public-keys-list xmlns='{OX}'/>", "open")
-
-
 async def announced_fingerprints(conn: Connection, jid: str) -> list[str]:
     """The fingerprints ``jid`` lists in its metadata node (empty if none)."""
     items = await _items(conn, jid, KEYS_NODE)
@@ -170,4 +170,24 @@ async def fetch_sealed_key(conn: Connection) -> bytes | None:
                 return base64.b64decode(element.text.strip(), validate=True)
             except (binascii.Error, ValueError):
                 return None
+    return None
+
+
+async def store_verified_record(conn: Connection, sealed: str) -> None:
+    """Publish the sealed record of verified contacts (owner-only)."""
+    await _publish(
+        conn,
+        VERIFIED_NODE,
+        "current",
+        f"<verified xmlns='urn:ironwall:0'>{sealed}</verified>",
+        "whitelist",
+    )
+
+
+async def fetch_verified_record(conn: Connection) -> str | None:
+    """The sealed record of verified contacts, or None if there is none."""
+    for item in await _items(conn, None, VERIFIED_NODE):
+        element = item.find("{urn:ironwall:0}verified")
+        if element is not None and element.text:
+            return element.text.strip()
     return None

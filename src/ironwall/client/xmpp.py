@@ -2,7 +2,9 @@
 
 Requests are written as XML and answers read as ElementTree elements, so the exact
 wire format (XEP-0060 publish-options, XEP-0373 nodes) is visible in the code that
-sends it.
+sends it. A ``Connection`` is one slixmpp stream object; ``connect_once`` logs it in (or
+says why it could not), and the session calls it again after a drop, which resumes the
+stream (XEP-0198) when the server still holds it.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import ssl
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -19,9 +22,19 @@ from xml.etree import ElementTree as ET
 import slixmpp
 from slixmpp.exceptions import IqError, IqTimeout
 
-from ironwall.client.errors import AccountExists, ConnectFailed
+from ironwall.client import scram
+from ironwall.client.errors import (
+    AccountDisabled,
+    AccountExists,
+    ClientError,
+    ConnectFailed,
+    LoginRefused,
+    ServerUnreachable,
+    UntrustedCertificate,
+)
+from ironwall.client.scram import SaltedPassword, used_salted_password
 
-__all__ = ["Connection", "IqFailed", "ServerAddress", "connect"]
+__all__ = ["Connection", "IqFailed", "ServerAddress", "connect", "connect_once"]
 
 TIMEOUT = 20.0
 
@@ -59,6 +72,8 @@ class ServerAddress:
             number = int(port)
         except ValueError:
             raise ConnectFailed(f"'{text}' is not HOST or HOST:PORT") from None
+        if not 0 < number < 65536:
+            raise ConnectFailed(f"the port in '{text}' is out of range")
         return cls(host or text, number, ca_file)
 
     def describe(self, domain: str) -> str:
@@ -67,24 +82,30 @@ class ServerAddress:
 
 
 class Connection(slixmpp.ClientXMPP):
-    """A client stream that records why it failed, for a one-line error."""
+    """A client stream that records why it failed, as a typed error."""
 
-    def __init__(self, jid: str, password: str, address: ServerAddress, *, register: bool) -> None:
-        super().__init__(jid, password)
+    def __init__(
+        self,
+        jid: str,
+        address: ServerAddress,
+        *,
+        password: str | None = None,
+        salted: SaltedPassword | None = None,
+        register: bool = False,
+    ) -> None:
+        # Without a password the cached SaltedPassword is the only way in: a random
+        # placeholder makes sure nothing else is ever sent as one.
+        super().__init__(jid, password if password is not None else secrets.token_urlsafe(24))
+        if salted is not None:
+            self.credentials[scram.CREDENTIAL] = salted.to_json()
         self.server_address = address
-        self.failure: str | None = None
+        self.failure: ClientError | None = None
         self.started = asyncio.Event()
         self.ended = asyncio.Event()
-        self.registration_failure: str | None = None
-        context = ssl.create_default_context()
-        if address.ca_file is not None:
-            try:
-                context.load_verify_locations(cafile=str(address.ca_file))
-            except (OSError, ssl.SSLError):
-                raise ConnectFailed(
-                    f"cannot read the CA certificate {address.ca_file}; check the --ca path"
-                ) from None
-        self.ssl_context = context
+        self.closed = asyncio.Event()
+        #: The SaltedPassword of the last successful login, to keep instead of a password.
+        self.salted_password: SaltedPassword | None = None
+        self.ssl_context = _tls_context(address)
         for plugin in ("xep_0030", "xep_0199", "xep_0115", "xep_0163", "xep_0060", "xep_0198"):
             self.register_plugin(plugin)
         self.whitespace_keepalive = True
@@ -95,46 +116,88 @@ class Connection(slixmpp.ClientXMPP):
             self.register_plugin("xep_0077")
             self.plugin["xep_0077"].force_registration = True
             self.add_event_handler("register", self._register)
-        self.add_event_handler("session_start", lambda _e: self.started.set())
+        self.add_event_handler("session_start", self._logged_in)
+        self.add_event_handler("session_resumed", self._logged_in)
         # slixmpp tries each way in (direct TLS, STARTTLS) and then starts over after a
         # delay, forever: the first "reconnect_delay" means every way has failed.
         self.add_event_handler("reconnect_delay", self._connection_failed)
         self.add_event_handler("ssl_invalid_chain", self._bad_certificate)
-        self.add_event_handler("failed_all_auth", self._auth_failed)
-        self.closed = asyncio.Event()
+        self.add_event_handler("failed_auth", self._auth_failed)
         self.add_event_handler("disconnected", self._disconnected)
         self.add_event_handler("stream_error", self._stream_error)
+
+    @property
+    def domain(self) -> str:
+        """The account's domain."""
+        return str(self.boundjid.domain)
+
+    def _logged_in(self, _event: Any) -> None:
+        mechanism = self.plugin["feature_mechanisms"].mech
+        salted = used_salted_password(mechanism)
+        if salted is not None:
+            self.salted_password = salted
+        self.started.set()
 
     def _disconnected(self, _event: Any) -> None:
         self.ended.set()
         self.closed.set()
 
-    def _fail(self, reason: str) -> None:
+    def _fail(self, failure: ClientError) -> None:
         if self.failure is None:
-            self.failure = reason
+            self.failure = failure
         self.cancel_connection_attempt()
         self.ended.set()
 
     def _connection_failed(self, _error: Any) -> None:
-        where = self.server_address.describe(self.boundjid.domain)
+        where = self.server_address.describe(self.domain)
         self._fail(
-            f"cannot reach the server at {where}; check that it runs and the address is right"
+            ServerUnreachable(
+                f"cannot reach the server at {where}; check that it runs and the address is right"
+            )
         )
 
     def _bad_certificate(self, _error: Any) -> None:
         self._fail(
-            "the server's TLS certificate is not trusted; if it is yours and self-signed, "
-            "pass its certificate with --ca FILE"
+            UntrustedCertificate(
+                "the server's TLS certificate is not trusted; if it is yours and self-signed, "
+                "pass its certificate with --ca FILE"
+            )
         )
 
-    def _auth_failed(self, _event: Any) -> None:
-        self._fail("the server refused the login: wrong passphrase or password, or no such account")
+    def _auth_failed(self, failure: Any) -> None:
+        # One refusal is the answer: trying the server's other mechanisms with the same
+        # secret would only count as more failed logins against this user's address.
+        mechanisms = self.plugin["feature_mechanisms"]
+        mechanisms.use_mechs = set(mechanisms.attempted_mechs)
+        condition = failure["condition"]
+        text = failure["text"] or ""
+        if condition == "account-disabled":
+            self._fail(
+                AccountDisabled(
+                    f"the server refuses this account: {text or 'it was disabled or revoked'}"
+                )
+            )
+        elif condition in ("temporary-auth-failure", "aborted") or "try again" in text:
+            self._fail(
+                ServerUnreachable(f"the server refused the login for now: {text or condition}")
+            )
+        else:
+            self._fail(
+                LoginRefused(
+                    "the server refused the login: wrong passphrase or password, or no such account"
+                )
+            )
 
     def _stream_error(self, error: Any) -> None:
         condition = error["condition"]
-        self._fail(
-            f"the server closed the connection ({condition}: {error['text'] or 'no reason given'})"
-        )
+        text = error["text"] or "no reason given"
+        message = f"the server closed the connection ({condition}: {text})"
+        if condition == "not-authorized" and "revoked" in text:
+            self._fail(AccountDisabled(message))
+        elif condition in ("policy-violation", "not-authorized", "reset", "conflict"):
+            self._fail(ConnectFailed(message))
+        else:
+            self._fail(ServerUnreachable(message))
 
     async def _register(self, _event: Any) -> None:
         form = self.Iq()
@@ -145,16 +208,17 @@ class Connection(slixmpp.ClientXMPP):
             await form.send(timeout=TIMEOUT)  # type: ignore[no-untyped-call]
         except IqError as exc:
             condition = exc.iq["error"]["condition"]
-            self.registration_failure = condition
             if condition == "conflict":
-                self._fail("exists")
+                self._fail(AccountExists(f"the account {self.boundjid.bare} already exists"))
             else:
                 text = exc.iq["error"]["text"]
                 self._fail(
-                    f"the server refused the registration ({condition}{': ' + text if text else ''})"
+                    ConnectFailed(
+                        f"the server refused the registration ({condition}{': ' + text if text else ''})"
+                    )
                 )
         except IqTimeout:
-            self._fail("the server did not answer the registration")
+            self._fail(ServerUnreachable("the server did not answer the registration"))
 
     async def request(self, xml: str, wait: float = TIMEOUT) -> ET.Element:
         """Send an iq written as XML; return the answer's element or raise IqFailed."""
@@ -171,18 +235,61 @@ class Connection(slixmpp.ClientXMPP):
         return element
 
 
-async def _close(connection: Connection) -> None:
+def _tls_context(address: ServerAddress) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if address.ca_file is not None:
+        try:
+            context.load_verify_locations(cafile=str(address.ca_file))
+        except (OSError, ssl.SSLError):
+            raise ConnectFailed(
+                f"cannot read the CA certificate {address.ca_file}; check the --ca path"
+            ) from None
+    return context
+
+
+async def connect_once(connection: Connection, timeout: float = TIMEOUT) -> None:  # noqa: ASYNC109
+    """Connect and log in (or resume); raise the ``ConnectFailed`` that says why not."""
+    connection.failure = None
+    connection.started.clear()
+    connection.ended.clear()
+    connection.closed.clear()
+    address = connection.server_address
+    if address.host:
+        connection.connect(address.host, address.port)
+    else:
+        connection.connect()
+    started = asyncio.ensure_future(connection.started.wait())
+    ended = asyncio.ensure_future(connection.ended.wait())
+    try:
+        done, _pending = await asyncio.wait(
+            {started, ended}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        started.cancel()
+        ended.cancel()
+    if started in done and connection.started.is_set():
+        return
+    failure = connection.failure or ServerUnreachable(
+        f"no answer from {address.describe(connection.domain)} in time"
+    )
+    connection.cancel_connection_attempt()
+    await close(connection)
+    raise failure
+
+
+async def close(connection: Connection) -> None:
     """Close the stream politely (bounded in time) and release slixmpp's tasks."""
     if not connection.closed.is_set():
         connection.disconnect(wait=2.0)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(connection.closed.wait(), 5)
-    await _finish(connection)
+    await finish(connection)
 
 
-async def _finish(connection: Connection) -> None:
-    # slixmpp cancels its outgoing-filter task only when the object is garbage-collected,
-    # which asyncio then reports as "Task was destroyed but it is pending": end it here.
+async def finish(connection: Connection) -> None:
+    """End slixmpp's outgoing-filter task, which it otherwise leaves pending."""
+    # slixmpp cancels it only when the object is garbage-collected, which asyncio then
+    # reports as "Task was destroyed but it is pending".
     task = connection._run_out_filters
     if task is not None and not task.done():
         task.cancel()
@@ -193,40 +300,19 @@ async def _finish(connection: Connection) -> None:
 @contextlib.asynccontextmanager
 async def connect(
     jid: str,
-    password: str,
     address: ServerAddress,
     *,
+    password: str | None = None,
+    salted: SaltedPassword | None = None,
     register: bool = False,
     setup: Callable[[Connection], None] | None = None,
 ) -> AsyncIterator[Connection]:
     """A logged-in connection (registering first if asked), closed when the block ends."""
-    connection = Connection(jid, password, address, register=register)
+    connection = Connection(jid, address, password=password, salted=salted, register=register)
     if setup is not None:
         setup(connection)
-    if address.host:
-        connection.connect(address.host, address.port)
-    else:
-        connection.connect()
-    started = asyncio.ensure_future(connection.started.wait())
-    ended = asyncio.ensure_future(connection.ended.wait())
-    done, pending = await asyncio.wait(
-        {started, ended}, timeout=TIMEOUT, return_when=asyncio.FIRST_COMPLETED
-    )
-    for task in pending:
-        task.cancel()
-    if started not in done:
-        reason = (
-            connection.failure
-            or f"no answer from {address.describe(connection.boundjid.domain)} in time"
-        )
-        connection.cancel_connection_attempt()
-        await _close(connection)
-        if reason == "exists":
-            raise AccountExists(
-                f"the account {jid} already exists; log in instead, or pick another name"
-            )
-        raise ConnectFailed(reason)
+    await connect_once(connection)
     try:
         yield connection
     finally:
-        await _close(connection)
+        await close(connection)

@@ -11,10 +11,10 @@ from e2e_forge import NS_OX, b64, encrypt, sign_only, signcrypt, unb64
 
 from ironwall.e2e import (
     FUTURE_TOLERANCE,
+    REPLAY_WINDOW,
     Identity,
     KeyProblem,
     KeyUnusable,
-    REPLAY_WINDOW,
     MemoryReplayCache,
     PublicKey,
     Reason,

@@ -37,7 +37,9 @@ def oxpeer(tmp_path_factory: pytest.TempPathFactory) -> Path:
     reason = e2e_oxpeer.missing()
     if reason is not None:
         if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{reason} (CI=true: scripts/install-peers.sh installs them)", pytrace=False)
+            pytest.fail(
+                f"{reason} (CI=true: scripts/install-peers.sh installs them)", pytrace=False
+            )
         pytest.skip(reason)
     return e2e_oxpeer.build(tmp_path_factory.mktemp("oxpeer"))
 
