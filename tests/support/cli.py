@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -19,7 +20,10 @@ class CLIUser:
 
     @property
     def passphrase_file(self) -> Path:
-        path = self.home.parent / f"{self.home.name}.passphrase"
+        # One file per passphrase: the same device may be driven with a wrong one, or with
+        # a new one after a change.
+        tag = hashlib.sha256(self.passphrase.encode()).hexdigest()[:8]
+        path = self.home.parent / f"{self.home.name}.{tag}.passphrase"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(self.passphrase + "\n", encoding="utf-8")

@@ -195,7 +195,10 @@ class KeyRing:
         """
         state = self._session.state
         trust = state.trust(jid)
-        stale = time.time() - state.refreshed_at(jid) > STALE_AFTER
+        # A session that announces presence hears of key changes at once (PEP +notify);
+        # a one-shot session (a CLI command) does not, so it reads the keys every time.
+        limit = STALE_AFTER if self._session.available else 0.0
+        stale = time.time() - state.refreshed_at(jid) > limit
         if trust.state is not TrustState.NONE and not stale:
             return trust
         if not self._session.online:

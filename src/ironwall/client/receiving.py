@@ -282,7 +282,7 @@ class Inbox:
     async def _process(self, item: _Item) -> None:
         stanza, state = item.stanza, self._session.state
         archive_id = item.archive_id or self._own_archive_id(stanza)
-        if archive_id is not None and not state.first_sight(archive_id):
+        if archive_id is not None and state.archive_id_seen(archive_id):
             return  # the same archived message again (live, offline, archive query)
         outer_from, outer_to = stanza.get("from") or "", stanza.get("to") or ""
         try:
@@ -296,6 +296,9 @@ class Inbox:
             await self._open_own(outer_from, outer_to, payload.text or "", item.archived)
         elif sender:
             await self._open(sender, stanza, payload.text or "", item.archived)
+        # Only once it is recorded: a message kept for later must still open from any copy.
+        if archive_id is not None:
+            state.mark_archive_id(archive_id)
 
     def _own_archive_id(self, stanza: ET.Element) -> str | None:
         for element in stanza.findall(f"{{{SID}}}stanza-id"):

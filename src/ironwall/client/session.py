@@ -250,10 +250,6 @@ class ClientSession:
         conn.add_event_handler("roster_update", self._on_roster_update)
         conn.auto_authorize = None
         conn.auto_subscribe = False
-        # XEP-0163 +notify: contacts' servers tell us at once when their keys change, and
-        # our own server when another of our devices verified someone.
-        for node in (ox.KEYS_NODE, ox.VERIFIED_NODE):
-            conn.plugin["xep_0163"].add_interest(node)
         return conn
 
     async def _connect(self) -> None:
@@ -308,6 +304,13 @@ class ClientSession:
         conn = self.connection
         await conn.get_roster()
         await self._register_revocation()
+        # Before any message is read: what another device verified labels them here too.
+        try:
+            await self.keyring.sync_verified()
+        except (ClientError, IqFailed) as exc:
+            log.info(
+                "the record of verified contacts could not be read: %s", exc.__class__.__name__
+            )
         if self.available:
             with contextlib.suppress(IqFailed):
                 await conn.request(f"<iq type='set'><enable xmlns='{CARBONS}'/></iq>")
@@ -318,7 +321,6 @@ class ClientSession:
             await self._announce_presence()
             self.inbox.retry_deferred()
             self.spawn(self.keyring.refresh_all(self._contact_jids()), "key refresh")
-            self.spawn(self.keyring.sync_verified(), "verification sync")
             self.spawn(self._check_own_key(), "own key check")
         await self.sending.flush()
 
@@ -340,6 +342,13 @@ class ClientSession:
 
         conn.add_event_handler("presence_available", on_presence)
         try:
+            # XEP-0163 +notify: contacts' servers tell us at once when their keys change,
+            # and our own server when another of our devices verified someone. The server
+            # learns it from the caps hash (XEP-0115) of our presence: computed first. The
+            # features belong to the bound full JID, known only now.
+            for node in (ox.KEYS_NODE, ox.VERIFIED_NODE):
+                conn.plugin["xep_0163"].add_interest(node, jid=conn.boundjid)
+            await conn.plugin["xep_0115"].update_caps(conn.boundjid, broadcast=False)
             conn.send_presence()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(echoed, 10)

@@ -266,22 +266,28 @@ class LocalState:
         """How many message ids the replay cache holds."""
         return int(self._db.execute("SELECT count(*) FROM replay").fetchone()[0])
 
-    def first_sight(self, archive_id: str) -> bool:
-        """Record a server archive id (XEP-0359 stanza-id); False if it was seen before.
+    def archive_id_seen(self, archive_id: str) -> bool:
+        """Whether a message with this server archive id (XEP-0359 stanza-id) was processed.
 
         The same archived message can arrive live, from offline storage and from an
         archive query, within moments of each other: each copy after the first is the same
         message, not a replay. Ids are forgotten after REPLAY_WINDOW; an older copy is
         caught by the one-entry-per-message rule of the history.
         """
+        row = self._db.execute(
+            "SELECT 1 FROM archived WHERE archive_id = ?", (archive_id,)
+        ).fetchone()
+        return row is not None
+
+    def mark_archive_id(self, archive_id: str) -> None:
+        """Record that the message with this archive id has been processed."""
         now = time.time()
         self._db.execute(
             "DELETE FROM archived WHERE seen_at < ?", (now - REPLAY_WINDOW.total_seconds(),)
         )
-        cursor = self._db.execute(
+        self._db.execute(
             "INSERT OR IGNORE INTO archived (archive_id, seen_at) VALUES (?, ?)", (archive_id, now)
         )
-        return cursor.rowcount == 1
 
     # -------------------------------------------------------------- messages
 

@@ -1,0 +1,17 @@
+"""Fixtures of the attack suite."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from attacks.client_world import World, world_at
+
+
+@pytest.fixture
+async def client_world(tmp_path: Path) -> AsyncIterator[World]:
+    """A running server; accounts are made by the test (``World.create``)."""
+    async for world in world_at(tmp_path):
+        yield world
