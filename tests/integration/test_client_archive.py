@@ -12,11 +12,11 @@ import pytest
 
 from ironwall.client import Account, ClientSession
 from ironwall.client.archive import sync_archive
-from ironwall.client.events import MessageReceived
+from ironwall.client.events import Delivery, MessageReceived, MessageUpdated
 from ironwall.client.xmpp import ServerAddress
 from ironwall.server.app import Server
 from support.server import running_server, server_port
-from support.sessions import next_message, stream
+from support.sessions import next_event, next_message, stream
 from support.tls import test_pki
 
 PASSPHRASE = "orbit lantern quietly seventeen marble"
@@ -127,3 +127,28 @@ async def test_offline_copy_and_archive_copy_are_one_message(world: World) -> No
         history = _history(b, "alice@localhost")
     assert first.body == "while you were out"
     assert history == [("in", "while you were out", "unverified")]
+
+
+async def test_read_on_one_device_is_read_on_the_others(world: World) -> None:
+    laptop, desktop = world.device("alice", "laptop"), world.device("alice", "desktop")
+    bob = world.device("bob", "phone")
+    await desktop.login(PASSPHRASE)
+    async with (
+        laptop.open(PASSPHRASE, available=True) as a1,
+        desktop.open(PASSPHRASE, available=True) as a2,
+        bob.open(PASSPHRASE, available=True) as b,
+    ):
+        await b.send("alice@localhost", "read me once")
+        for device in (a1, a2):
+            assert (await next_message(device, 10)).unread
+        a2.mark_read("bob@localhost")
+        updated = await next_event(
+            a1, MessageUpdated, where=lambda e: not e.message.unread, timeout=10
+        )
+        assert updated.message.body == "read me once"
+        assert a1.unread_counts() == {}
+        # Bob's client hears that it was read.
+        read = await next_event(
+            b, MessageUpdated, where=lambda e: e.message.delivery is Delivery.READ, timeout=10
+        )
+        assert read.message.body == "read me once"
