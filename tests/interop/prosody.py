@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Callable, Mapping
@@ -34,7 +35,11 @@ def prosody_version() -> str:
     (``prosody --version`` would start a server.)
     """
     done = run(["prosodyctl", "about"], timeout=_CONTROL_TIMEOUT)
-    return done.stdout.strip().splitlines()[0].strip()
+    # It may print a banner of asterisks and a warning about optional libraries first.
+    for line in done.stdout.splitlines():
+        if re.match(r"Prosody \d", line.strip()):
+            return line.strip()
+    return "Prosody (version unknown)"
 
 
 def _lua(value: str) -> str:
