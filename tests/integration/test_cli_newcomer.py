@@ -113,6 +113,7 @@ def test_bad_arguments_are_one_line_errors_before_any_passphrase(world: World) -
         ("send", "bob@localhost/phone", "hi"): "without the '/phone' part",
         ("contacts", "add", "@@localhost"): "is not a valid address",
         ("send", "bob@localhost", "bell \x07 ring"): "BEL (U+0007)",
+        ("send", "bob@localhost", "\x1b[31mred"): "ESC (U+001B)",
         ("account", "create", "alice", *world.common): "write your account as user@domain",
     }
     for args, expected in cases.items():

@@ -57,7 +57,7 @@ def check_body(text: str) -> str:
     bad = _NOT_IN_XML.search(text)
     if bad is not None:
         code = ord(bad.group())
-        name = _CONTROL_NAMES.get(code, "a control character")
+        name = _CONTROL_NAMES.get(code, "a control character" if code < 0x20 else "a character")
         raise InvalidMessage(
             f"the message holds {name} (U+{code:04X}), which XMPP cannot carry; remove it"
         )
