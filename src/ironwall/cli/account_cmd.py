@@ -21,6 +21,8 @@ from ironwall.cli.client_common import (
 from ironwall.cli.common import CommandError
 from ironwall.client import Account
 from ironwall.client.archive import sync_archive
+from ironwall.client.invites import Invite, parse_invite
+from ironwall.client.server_account import STRANGER_POLICIES, strangers_policy
 from ironwall.client.text import visible
 from ironwall.e2e import format_fingerprint
 
@@ -48,9 +50,19 @@ def register(commands: Any) -> None:
             "store the secret key sealed with your passphrase, and show a recovery code."
         ),
     )
-    create.add_argument("jid", metavar="JID", help="the account, e.g. alice@localhost")
+    create.add_argument(
+        "jid",
+        metavar="JID",
+        nargs="?",
+        help="the account, e.g. alice@localhost (may be left out if the --invite names it)",
+    )
     add_account_options(create)
     add_server_options(create)
+    create.add_argument(
+        "--invite",
+        metavar="LINK",
+        help="an invite link from the server's admin (xmpp:example.org?register;preauth=...)",
+    )
     create.add_argument(
         "--existing",
         action="store_true",
@@ -108,6 +120,19 @@ def register(commands: Any) -> None:
     )
     recover.set_defaults(run=_recover)
 
+    strangers = actions.add_parser(
+        "strangers",
+        help="what happens to messages from people who are not your contacts",
+        description=(
+            "Show or set what your server does with messages and contact requests from people "
+            "not in your contacts: allow them, limit them (the usual default: a few per "
+            "minute), or refuse them."
+        ),
+    )
+    strangers.add_argument("policy", nargs="?", choices=STRANGER_POLICIES, help="the new setting")
+    add_account_options(strangers)
+    strangers.set_defaults(run=_strangers)
+
     revoke = actions.add_parser(
         "revoke",
         help="your account is compromised: revoke its key and lock it",
@@ -153,17 +178,25 @@ def _progress(text: str) -> None:
     print(text, flush=True)
 
 
-def _new_account(args: argparse.Namespace) -> Account:
-    account = Account(args.jid, home_from(args))
+def _new_account(args: argparse.Namespace, invite: Invite | None = None) -> Account:
+    if args.jid is None and invite is None:
+        raise CommandError("name the account to set up, e.g. alice@localhost")
+    jid = args.jid if invite is None else invite.jid(_local_part(args.jid))
+    account = Account(jid, home_from(args))
     if account.exists:
         raise CommandError(f"{account.jid} is already set up on this device")
     account.remember_address(address_from(args))
     return account
 
 
+def _local_part(jid: str | None) -> str | None:
+    return None if jid is None else jid.partition("@")[0] if "@" in jid else jid
+
+
 def _create(args: argparse.Namespace) -> int:
     async def work() -> int:
-        account = _new_account(args)
+        invite = parse_invite(args.invite) if args.invite else None
+        account = _new_account(args, invite)
         password = read_password(args) if args.existing else None
         if args.existing and password is None:
             raise CommandError(
@@ -171,7 +204,10 @@ def _create(args: argparse.Namespace) -> int:
             )
         passphrase = read_passphrase(args, new=True, prompt="Choose a passphrase: ")
         fingerprint, code = await account.create(
-            passphrase, existing_password=password, progress=_progress
+            passphrase,
+            existing_password=password,
+            invite=invite.token if invite else None,
+            progress=_progress,
         )
         print(f"Account {account.jid} is ready.")
         print(f"Your key: {format_fingerprint(fingerprint)}")
@@ -237,6 +273,24 @@ def _recover(args: argparse.Namespace) -> int:
         return 0
 
     return run_client(work, changes=True)
+
+
+def _strangers(args: argparse.Namespace) -> int:
+    async def work() -> int:
+        account = account_from(args)
+        async with account.open(read_passphrase(args)) as session:
+            policy = await strangers_policy(session.connection, args.policy)
+        if policy is None:
+            raise CommandError("your server does not offer this setting")
+        words = {
+            "allow": "delivered like your contacts' messages",
+            "limit": "delivered, a few per minute at most",
+            "refuse": "refused",
+        }
+        print(f"Messages and requests from people not in your contacts: {words[policy]}.")
+        return 0
+
+    return run_client(work, changes=args.policy is not None)
 
 
 def _revoke(args: argparse.Namespace) -> int:

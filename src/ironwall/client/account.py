@@ -175,12 +175,14 @@ class Account:
         passphrase: str,
         *,
         existing_password: str | None = None,
+        invite: str | None = None,
         progress: Progress = _quiet,
     ) -> tuple[str, str]:
         """Register (or use the existing account), make and publish the keys.
 
         Returns the fingerprint and a recovery code to show the user once. Nothing is
-        written on this device unless every step succeeded.
+        written on this device unless every step succeeded. ``invite`` is the token of an
+        invite link (`parse_invite`), for servers that register only invited accounts.
         """
         if self.exists:
             raise ClientError(f"{self.jid} is already set up on this device")
@@ -195,7 +197,11 @@ class Account:
         password = existing_password or await self._derive(passphrase)
         progress("Logging in..." if existing_password else "Registering the account...")
         async with connect(
-            self.jid, self.address, password=password, register=existing_password is None
+            self.jid,
+            self.address,
+            password=password,
+            register=existing_password is None,
+            invite=invite,
         ) as conn:
             progress("Publishing your public key...")
             await ox.publish_public_key(conn, identity.public_key)

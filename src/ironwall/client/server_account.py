@@ -16,10 +16,12 @@ from ironwall.client.xmpp import Connection, IqFailed
 
 __all__ = [
     "REVOCATION_NS",
+    "STRANGER_POLICIES",
     "change_password",
     "delete_account",
     "register_revocation_verifier",
     "revoke_account",
+    "strangers_policy",
 ]
 
 REVOCATION_NS = "urn:ironwall:account:0"
@@ -112,3 +114,31 @@ async def revoke_account(conn: Connection, token: str) -> bool:
             return True
         raise ClientError(f"the server refused to lock the account ({exc.condition})") from None
     return True
+
+
+STRANGERS_NS = "urn:ironwall:strangers:0"
+STRANGER_POLICIES = ("allow", "limit", "refuse")
+
+
+async def strangers_policy(conn: Connection, policy: str | None = None) -> str | None:
+    """Set (or with None read) what the server does with messages from non-contacts.
+
+    ``allow``, ``limit`` (rate limits; the usual default) or ``refuse`` (Ironwall's
+    ``urn:ironwall:strangers:0``). Returns the policy in force, or None if the server
+    does not offer the choice.
+    """
+    if policy is not None and policy not in STRANGER_POLICIES:
+        raise ClientError(f"'{policy}' is not one of {', '.join(STRANGER_POLICIES)}")
+    kind, attribute = ("set", f" policy={quoteattr(policy)}") if policy else ("get", "")
+    try:
+        answer = await conn.request(
+            f"<iq type='{kind}'><strangers xmlns='{STRANGERS_NS}'{attribute}/></iq>"
+        )
+    except IqFailed as exc:
+        if exc.condition in UNSUPPORTED:
+            return None
+        raise ClientError(f"the server refused the setting ({exc.condition})") from None
+    if policy is not None:
+        return policy
+    element = answer.find(f"{{{STRANGERS_NS}}}strangers")
+    return None if element is None else element.get("policy")

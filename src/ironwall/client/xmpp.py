@@ -92,6 +92,7 @@ class Connection(slixmpp.ClientXMPP):
         password: str | None = None,
         salted: SaltedPassword | None = None,
         register: bool = False,
+        invite: str | None = None,
     ) -> None:
         # Without a password the cached SaltedPassword is the only way in: a random
         # placeholder makes sure nothing else is ever sent as one.
@@ -99,6 +100,8 @@ class Connection(slixmpp.ClientXMPP):
         if salted is not None:
             self.credentials[scram.CREDENTIAL] = salted.to_json()
         self.server_address = address
+        #: An invite token (XEP-0401), shown to the server before registering.
+        self.invite = invite
         self.failure: ClientError | None = None
         self.started = asyncio.Event()
         self.ended = asyncio.Event()
@@ -200,6 +203,8 @@ class Connection(slixmpp.ClientXMPP):
             self._fail(ServerUnreachable(message))
 
     async def _register(self, _event: Any) -> None:
+        if self.invite is not None and not await self._present_invite(self.invite):
+            return
         form = self.Iq()
         form["type"] = "set"
         form["register"]["username"] = self.boundjid.user
@@ -219,6 +224,22 @@ class Connection(slixmpp.ClientXMPP):
                 )
         except IqTimeout:
             self._fail(ServerUnreachable("the server did not answer the registration"))
+
+    async def _present_invite(self, token: str) -> bool:
+        # XEP-0379/0401: the token goes first, on the stream that then registers.
+        iq = self.Iq()
+        iq["type"] = "set"
+        iq.append(ET.Element("{urn:xmpp:pars:0}preauth", {"token": token}))
+        try:
+            await iq.send(timeout=TIMEOUT)  # type: ignore[no-untyped-call]
+        except IqError as exc:
+            text = exc.iq["error"]["text"] or exc.iq["error"]["condition"]
+            self._fail(ConnectFailed(f"the server refused the invite: {text}"))
+            return False
+        except IqTimeout:
+            self._fail(ServerUnreachable("the server did not answer the invite"))
+            return False
+        return True
 
     async def request(self, xml: str, wait: float = TIMEOUT) -> ET.Element:
         """Send an iq written as XML; return the answer's element or raise IqFailed."""
@@ -305,10 +326,13 @@ async def connect(
     password: str | None = None,
     salted: SaltedPassword | None = None,
     register: bool = False,
+    invite: str | None = None,
     setup: Callable[[Connection], None] | None = None,
 ) -> AsyncIterator[Connection]:
     """A logged-in connection (registering first if asked), closed when the block ends."""
-    connection = Connection(jid, address, password=password, salted=salted, register=register)
+    connection = Connection(
+        jid, address, password=password, salted=salted, register=register, invite=invite
+    )
     if setup is not None:
         setup(connection)
     await connect_once(connection)
