@@ -25,6 +25,7 @@ import json
 import math
 import os
 import re
+import secrets
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
@@ -41,6 +42,8 @@ from ironwall.storage.interface import (
     MapStore,
     QuotaExceeded,
     StorageError,
+    UnknownItem,
+    Usage,
     check_owner,
     check_store_name,
 )
@@ -49,7 +52,9 @@ from ironwall.storage.sqlite_schema import MIGRATIONS, Migration
 __all__ = ["SQLiteDriver"]
 
 _Row = tuple[Any, ...]
-_ID = re.compile(r"[0-9a-f]{16}")
+# New ids are 24 hex digits (96 random bits); ids of rows older than schema step 2 are 16.
+_ID = re.compile(r"[0-9a-f]{24}|[0-9a-f]{16}")
+_ID_BYTES = 12
 # Enough for every shape of archive query (with_jid/start/end/after/before/limit/order).
 _STATEMENT_CACHE = 256
 
@@ -74,7 +79,7 @@ class SQLiteDriver:
         self._lock = asyncio.Lock()
         self._opening = asyncio.Lock()
         # Archive rows waiting for the next group commit, and the task writing them.
-        self._appends: list[tuple[tuple[object, ...], asyncio.Future[int]]] = []
+        self._appends: list[tuple[tuple[object, ...], asyncio.Future[None]]] = []
         self._append_writer: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
@@ -128,6 +133,7 @@ class SQLiteDriver:
         """Remove the owner's data from every store of every kind, in one transaction."""
         check_owner(owner)
         async with self._transaction() as conn:
+            # The archive's triggers empty archive_usage of the owner too.
             for statement in (
                 "DELETE FROM kv WHERE owner = ?",
                 "DELETE FROM map WHERE owner = ?",
@@ -205,14 +211,14 @@ class SQLiteDriver:
                 async with conn.execute(sql, params) as cursor:
                     return int(cursor.rowcount)
 
-    async def _append_row(self, values: tuple[object, ...]) -> int:
-        """Insert one archive row and return its id once it is committed.
+    async def _append_row(self, values: tuple[object, ...]) -> None:
+        """Insert one archive row and return once it is committed.
 
         Group commit: rows appended while a commit is under way wait and go together in
         the next transaction, so a busy server pays one fsync per batch rather than one
         per message, and each caller still returns only after its row is on disk.
         """
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._appends.append((values, future))
         if self._append_writer is None:
             self._append_writer = asyncio.ensure_future(self._write_appends())
@@ -223,30 +229,26 @@ class SQLiteDriver:
             while self._appends:
                 batch, self._appends = self._appends, []
                 try:
-                    first = await self._insert_rows([values for values, _ in batch])
+                    await self._insert_rows([values for values, _ in batch])
                 except Exception as exc:
                     for _, future in batch:
                         if not future.done():
                             future.set_exception(exc)
                     continue
-                for offset, (_, future) in enumerate(batch):
+                for _, future in batch:
                     if not future.done():
-                        future.set_result(first + offset)
+                        future.set_result(None)
         finally:
             self._append_writer = None
 
-    async def _insert_rows(self, rows: list[tuple[object, ...]]) -> int:
-        """Insert ``rows`` in one transaction; return the id of the first."""
+    async def _insert_rows(self, rows: list[tuple[object, ...]]) -> None:
+        """Insert ``rows`` in one transaction."""
         async with self._transaction() as conn:
             await conn.executemany(
-                "INSERT INTO archive (store, owner, with_jid, stamp, payload) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO archive (store, owner, with_jid, stamp, payload, key) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 rows,
             )
-            # AUTOINCREMENT ids of rows inserted together under the write lock follow
-            # each other, so the last id gives them all.
-            (last,) = await conn.execute_fetchall("SELECT last_insert_rowid()")
-        return int(last[0]) - len(rows) + 1
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -345,7 +347,11 @@ class _MapStore:
 
 
 class _ArchiveStore:
-    """An ``ArchiveStore`` in the ``archive`` table; ids are the rowid as 16 hex digits."""
+    """An ``ArchiveStore`` in the ``archive`` table.
+
+    An item's id is its random ``key``; the rowid gives the order. A cursor is turned
+    into its rowid inside the statement that uses it, by the ``archive_key`` index.
+    """
 
     def __init__(self, driver: SQLiteDriver, name: str) -> None:
         self._db = driver
@@ -363,16 +369,21 @@ class _ArchiveStore:
         """Store one item durably and return its id; see ``ArchiveStore.append``."""
         check_owner(owner)
         stamp = time.time() if when is None else _check_time(when, "when")
-        values = (self._name, owner, with_jid, stamp, payload)
+        # 96 random bits: two keys of one owner colliding (which the unique index would
+        # turn into a StorageError) takes about 2**48 items.
+        key = secrets.token_hex(_ID_BYTES)
+        values = (self._name, owner, with_jid, stamp, payload, key)
         if max_items is None:
-            return _format_id(await self._db._append_row(values))
+            await self._db._append_row(values)
+            return key
         if max_items < 0:
             raise ValueError("max_items must not be negative")
         # Count and insert in one statement, so two processes cannot both pass the check.
         rows = await self._db._fetch(
-            "INSERT INTO archive (store, owner, with_jid, stamp, payload) "
-            "SELECT ?, ?, ?, ?, ? "
-            "WHERE (SELECT count(*) FROM archive WHERE owner = ? AND store = ?) < ? "
+            "INSERT INTO archive (store, owner, with_jid, stamp, payload, key) "
+            "SELECT ?, ?, ?, ?, ?, ? "
+            "WHERE (SELECT coalesce(sum(items), 0) FROM archive_usage "
+            "WHERE owner = ? AND store = ?) < ? "
             "RETURNING id",
             (*values, owner, self._name, max_items),
         )
@@ -381,7 +392,7 @@ class _ArchiveStore:
                 f"archive store {self._name!r} already holds the limit of {max_items} "
                 "items for this owner; nothing was stored. Deliver or delete items first"
             )
-        return _format_id(rows[0][0])
+        return key
 
     async def query(
         self,
@@ -402,14 +413,19 @@ class _ArchiveStore:
             ("with_jid = ?", with_jid),
             ("stamp >= ?", None if start is None else _check_time(start, "start")),
             ("stamp <= ?", None if end is None else _check_time(end, "end")),
-            ("id > ?", None if after_id is None else _parse_id(after_id)),
-            ("id < ?", None if before_id is None else _parse_id(before_id)),
         ):
             if value is not None:
                 where.append(clause)
                 params.append(value)
+        cursors = [key for key in (after_id, before_id) if key is not None]
+        for operator, key in ((">", after_id), ("<", before_id)):
+            if key is not None:
+                # An unknown key makes the subquery NULL and the page empty; only then is
+                # it worth asking whether the key exists (below).
+                where.append(f"id {operator} ({_ROW_OF_KEY})")
+                params += [owner, self._name, _check_id(key)]
         sql = (
-            "SELECT id, with_jid, stamp, payload FROM archive "  # noqa: S608 - fixed fragments only
+            "SELECT id, key, with_jid, stamp, payload FROM archive "  # noqa: S608 - fixed fragments only
             f"WHERE {' AND '.join(where)} ORDER BY id {'DESC' if reverse else 'ASC'}"
         )
         if limit is not None:
@@ -418,21 +434,36 @@ class _ArchiveStore:
             sql += " LIMIT ?"
             params.append(limit)
         rows = await self._db._fetch(sql, params)
+        if not rows and cursors:
+            await self._require_keys(owner, cursors)
         return [self._item(owner, row) for row in rows]
+
+    async def _require_keys(self, owner: str, keys: list[str]) -> None:
+        for key in keys:
+            if not await self._db._fetch(_ROW_OF_KEY, (owner, self._name, key)):
+                raise UnknownItem(f"{key!r} names no item of this owner in this store")
 
     async def count(self, owner: str, *, with_jid: str | None = None) -> int:
         """Number of the owner's items, optionally only those with ``with_jid``."""
         if with_jid is None:
             rows = await self._db._fetch(
-                "SELECT count(*) FROM archive WHERE owner = ? AND store = ?",
+                "SELECT coalesce(sum(items), 0) FROM archive_usage WHERE owner = ? AND store = ?",
                 (check_owner(owner), self._name),
             )
         else:
             rows = await self._db._fetch(
-                "SELECT count(*) FROM archive WHERE owner = ? AND store = ? AND with_jid = ?",
+                "SELECT items FROM archive_usage WHERE owner = ? AND store = ? AND with_jid = ?",
                 (check_owner(owner), self._name, with_jid),
             )
-        return int(rows[0][0])
+        return int(rows[0][0]) if rows else 0
+
+    async def usage(self, owner: str) -> dict[str, Usage]:
+        """What the owner's items take, per ``with_jid``; see ``ArchiveStore.usage``."""
+        rows = await self._db._fetch(
+            "SELECT with_jid, items, bytes FROM archive_usage WHERE owner = ? AND store = ?",
+            (check_owner(owner), self._name),
+        )
+        return {str(jid): Usage(int(items), int(size)) for jid, items, size in rows}
 
     async def owners(self) -> set[str]:
         """Every owner holding at least one item in this store."""
@@ -458,8 +489,8 @@ class _ArchiveStore:
                 return 0
             # One JSON array parameter keeps the SQL text (and prepared statement) fixed
             # however many ids there are, and stays under SQLite's parameter limit.
-            where.append("id IN (SELECT value FROM json_each(?))")
-            params.append(json.dumps([_parse_id(item_id) for item_id in ids]))
+            where.append("key IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps([_check_id(item_id) for item_id in ids]))
         if before is not None:
             where.append("stamp < ?")
             params.append(_check_time(before, "before"))
@@ -472,7 +503,7 @@ class _ArchiveStore:
         """Read and delete every item of the owner in one statement; see ``ArchiveStore``."""
         rows = await self._db._fetch(
             "DELETE FROM archive WHERE owner = ? AND store = ? "
-            "RETURNING id, with_jid, stamp, payload",
+            "RETURNING id, key, with_jid, stamp, payload",
             (check_owner(owner), self._name),
         )
         # RETURNING gives rows in no defined order.
@@ -480,10 +511,8 @@ class _ArchiveStore:
 
     @staticmethod
     def _item(owner: str, row: _Row) -> ArchiveItem:
-        item_id, with_jid, stamp, payload = row
-        return ArchiveItem(
-            id=_format_id(item_id), owner=owner, with_jid=with_jid, when=stamp, payload=payload
-        )
+        _rowid, key, with_jid, stamp, payload = row
+        return ArchiveItem(id=key, owner=owner, with_jid=with_jid, when=stamp, payload=payload)
 
 
 def _encode(value: JSONValue) -> str:
@@ -495,14 +524,13 @@ def _decode(text: str) -> JSONValue:
     return value
 
 
-def _format_id(rowid: int) -> str:
-    return f"{rowid:016x}"
+_ROW_OF_KEY = "SELECT id FROM archive WHERE owner = ? AND store = ? AND key = ?"
 
 
-def _parse_id(item_id: str) -> int:
+def _check_id(item_id: str) -> str:
     if not _ID.fullmatch(item_id):
         raise ValueError(f"{item_id!r} is not an archive item id of this store")
-    return int(item_id, 16)
+    return item_id
 
 
 def _check_time(value: float, name: str) -> float:
