@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import re
 import sqlite3
@@ -10,7 +11,6 @@ import stat
 import sys
 import time
 from collections.abc import Iterator
-import contextlib
 from contextlib import closing, contextmanager
 from pathlib import Path
 
@@ -174,7 +174,7 @@ async def test_archive_rows_from_schema_one_keep_their_ids(tmp_path: Path) -> No
         new_id = await mam.append(ALICE, "new")
         items = await mam.query(ALICE)
         assert [(i.id, i.payload) for i in items] == [
-            *zip(old_ids, ("old0", "old1", "old2")),
+            *zip(old_ids, ("old0", "old1", "old2"), strict=True),
             (new_id, "new"),
         ]
         assert [i.payload for i in await mam.query(ALICE, after_id=old_ids[1])] == ["old2", "new"]
