@@ -32,6 +32,7 @@ DEFAULT_MODULES = (
     "mam",
     "csi",
     "blocking",
+    "strangers",
 )
 
 
@@ -126,7 +127,7 @@ class Config:
         return self.registration_mode(domain) != "closed"
 
     def registration_mode(self, domain: str) -> str:
-        """"open", "invite" or "closed"; by default open on ``localhost`` only."""
+        """ "open", "invite" or "closed"; by default open on ``localhost`` only."""
         if self.registration is None:
             return "open" if domain == "localhost" else "closed"
         if self.registration == "invite":
