@@ -72,6 +72,9 @@ class Server:
     def _stream_features(self) -> list[Element]:
         return [f for m in self.modules.values() for f in m.stream_features()]
 
+    def _preauth_features(self, domain: str) -> list[Element]:
+        return [f for m in self.modules.values() for f in m.preauth_features(domain)]
+
     async def start(self) -> list[tuple[str, int]]:
         """Open storage, start modules and listeners; return the bound addresses."""
         config = self.config
@@ -121,6 +124,8 @@ class Server:
             ),
             extension_nonzas=[n for m in self.modules.values() for n in m.extension_nonzas],
             stream_features=self._stream_features,
+            preauth_namespaces=[n for m in self.modules.values() for n in m.preauth_namespaces],
+            preauth_features=self._preauth_features,
         )
         for listener in config.listeners:
             try:

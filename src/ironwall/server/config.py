@@ -33,6 +33,7 @@ DEFAULT_MODULES = (
     "csi",
     "blocking",
     "strangers",
+    "invites",
 )
 
 
