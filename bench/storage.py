@@ -49,7 +49,7 @@ def fill_archive(path: Path, items: int) -> None:
             CONTACTS[i % len(CONTACTS)] if i % 1000 else "rare@example.org",
             start + i,
             PAYLOAD,
-            secrets.token_hex(12),
+            secrets.randbits(63),
         )
         for i in range(items)
     ]

@@ -163,9 +163,9 @@ class ArchiveStore(Protocol):
     async def usage(self, owner: str) -> dict[str, Usage]:
         """What the owner's items take, per ``with_jid`` (only those holding items).
 
-        Bytes are those of the payloads in UTF-8. Exact at the moment of the call and cheap
-        (it does not read the items), but quota accounting on a hot path keeps its own
-        running total rather than asking before every append.
+        Bytes are those of the payloads in UTF-8. It reads every item of the owner (in
+        steps, so other work goes on meanwhile): for loading quota accounting once, not
+        for asking before every append. Items appended while it runs may or may not count.
         """
         ...
 

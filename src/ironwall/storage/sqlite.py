@@ -52,9 +52,12 @@ from ironwall.storage.sqlite_schema import MIGRATIONS, Migration
 __all__ = ["SQLiteDriver"]
 
 _Row = tuple[Any, ...]
-# New ids are 24 hex digits (96 random bits); ids of rows older than schema step 2 are 16.
-_ID = re.compile(r"[0-9a-f]{24}|[0-9a-f]{16}")
-_ID_BYTES = 12
+# 16 hex digits: the key, 63 random bits (or, for rows older than schema step 2, the rowid).
+_ID = re.compile(r"[0-9a-f]{16}")
+_KEY_BITS = 63
+# Items read per statement by ArchiveStore.usage, so that other work gets the connection
+# in between however large an archive is.
+_USAGE_CHUNK = 2000
 # Enough for every shape of archive query (with_jid/start/end/after/before/limit/order).
 _STATEMENT_CACHE = 256
 
@@ -133,7 +136,6 @@ class SQLiteDriver:
         """Remove the owner's data from every store of every kind, in one transaction."""
         check_owner(owner)
         async with self._transaction() as conn:
-            # The archive's triggers empty archive_usage of the owner too.
             for statement in (
                 "DELETE FROM kv WHERE owner = ?",
                 "DELETE FROM map WHERE owner = ?",
@@ -369,21 +371,20 @@ class _ArchiveStore:
         """Store one item durably and return its id; see ``ArchiveStore.append``."""
         check_owner(owner)
         stamp = time.time() if when is None else _check_time(when, "when")
-        # 96 random bits: two keys of one owner colliding (which the unique index would
-        # turn into a StorageError) takes about 2**48 items.
-        key = secrets.token_hex(_ID_BYTES)
+        # Two keys of one owner colliding (which the unique index would turn into a
+        # StorageError) takes about 2**31 items.
+        key = secrets.randbits(_KEY_BITS)
         values = (self._name, owner, with_jid, stamp, payload, key)
         if max_items is None:
             await self._db._append_row(values)
-            return key
+            return _format_id(key)
         if max_items < 0:
             raise ValueError("max_items must not be negative")
         # Count and insert in one statement, so two processes cannot both pass the check.
         rows = await self._db._fetch(
             "INSERT INTO archive (store, owner, with_jid, stamp, payload, key) "
             "SELECT ?, ?, ?, ?, ?, ? "
-            "WHERE (SELECT coalesce(sum(items), 0) FROM archive_usage "
-            "WHERE owner = ? AND store = ?) < ? "
+            "WHERE (SELECT count(*) FROM archive WHERE owner = ? AND store = ?) < ? "
             "RETURNING id",
             (*values, owner, self._name, max_items),
         )
@@ -392,7 +393,7 @@ class _ArchiveStore:
                 f"archive store {self._name!r} already holds the limit of {max_items} "
                 "items for this owner; nothing was stored. Deliver or delete items first"
             )
-        return key
+        return _format_id(key)
 
     async def query(
         self,
@@ -423,7 +424,7 @@ class _ArchiveStore:
                 # An unknown key makes the subquery NULL and the page empty; only then is
                 # it worth asking whether the key exists (below).
                 where.append(f"id {operator} ({_ROW_OF_KEY})")
-                params += [owner, self._name, _check_id(key)]
+                params += [owner, self._name, _parse_id(key)]
         sql = (
             "SELECT id, key, with_jid, stamp, payload FROM archive "  # noqa: S608 - fixed fragments only
             f"WHERE {' AND '.join(where)} ORDER BY id {'DESC' if reverse else 'ASC'}"
@@ -440,30 +441,47 @@ class _ArchiveStore:
 
     async def _require_keys(self, owner: str, keys: list[str]) -> None:
         for key in keys:
-            if not await self._db._fetch(_ROW_OF_KEY, (owner, self._name, key)):
+            if not await self._db._fetch(_ROW_OF_KEY, (owner, self._name, _parse_id(key))):
                 raise UnknownItem(f"{key!r} names no item of this owner in this store")
 
     async def count(self, owner: str, *, with_jid: str | None = None) -> int:
         """Number of the owner's items, optionally only those with ``with_jid``."""
         if with_jid is None:
             rows = await self._db._fetch(
-                "SELECT coalesce(sum(items), 0) FROM archive_usage WHERE owner = ? AND store = ?",
+                "SELECT count(*) FROM archive WHERE owner = ? AND store = ?",
                 (check_owner(owner), self._name),
             )
         else:
             rows = await self._db._fetch(
-                "SELECT items FROM archive_usage WHERE owner = ? AND store = ? AND with_jid = ?",
+                "SELECT count(*) FROM archive WHERE owner = ? AND store = ? AND with_jid = ?",
                 (check_owner(owner), self._name, with_jid),
             )
-        return int(rows[0][0]) if rows else 0
+        return int(rows[0][0])
 
     async def usage(self, owner: str) -> dict[str, Usage]:
         """What the owner's items take, per ``with_jid``; see ``ArchiveStore.usage``."""
-        rows = await self._db._fetch(
-            "SELECT with_jid, items, bytes FROM archive_usage WHERE owner = ? AND store = ?",
-            (check_owner(owner), self._name),
-        )
-        return {str(jid): Usage(int(items), int(size)) for jid, items, size in rows}
+        check_owner(owner)
+        usage: dict[str, Usage] = {}
+        after = -1
+        while True:
+            # The rowid that ends the next chunk, then what the chunk holds.
+            ends = await self._db._fetch(
+                "SELECT id FROM archive WHERE owner = ? AND store = ? AND id > ? "
+                "ORDER BY id LIMIT 1 OFFSET ?",
+                (owner, self._name, after, _USAGE_CHUNK - 1),
+            )
+            last = int(ends[0][0]) if ends else None
+            rows = await self._db._fetch(
+                "SELECT with_jid, count(*), sum(length(CAST(payload AS BLOB))) FROM archive "
+                "WHERE owner = ? AND store = ? AND id > ? AND id <= ? GROUP BY with_jid",
+                (owner, self._name, after, _MAX_ROWID if last is None else last),
+            )
+            for jid, items, size in rows:
+                before = usage.get(str(jid), Usage())
+                usage[str(jid)] = Usage(before.items + int(items), before.bytes + int(size))
+            if last is None:
+                return usage
+            after = last
 
     async def owners(self) -> set[str]:
         """Every owner holding at least one item in this store."""
@@ -490,7 +508,7 @@ class _ArchiveStore:
             # One JSON array parameter keeps the SQL text (and prepared statement) fixed
             # however many ids there are, and stays under SQLite's parameter limit.
             where.append("key IN (SELECT value FROM json_each(?))")
-            params.append(json.dumps([_check_id(item_id) for item_id in ids]))
+            params.append(json.dumps([_parse_id(item_id) for item_id in ids]))
         if before is not None:
             where.append("stamp < ?")
             params.append(_check_time(before, "before"))
@@ -512,7 +530,9 @@ class _ArchiveStore:
     @staticmethod
     def _item(owner: str, row: _Row) -> ArchiveItem:
         _rowid, key, with_jid, stamp, payload = row
-        return ArchiveItem(id=key, owner=owner, with_jid=with_jid, when=stamp, payload=payload)
+        return ArchiveItem(
+            id=_format_id(key), owner=owner, with_jid=with_jid, when=stamp, payload=payload
+        )
 
 
 def _encode(value: JSONValue) -> str:
@@ -525,12 +545,17 @@ def _decode(text: str) -> JSONValue:
 
 
 _ROW_OF_KEY = "SELECT id FROM archive WHERE owner = ? AND store = ? AND key = ?"
+_MAX_ROWID = 2**63 - 1
 
 
-def _check_id(item_id: str) -> str:
+def _format_id(key: int) -> str:
+    return f"{key:016x}"
+
+
+def _parse_id(item_id: str) -> int:
     if not _ID.fullmatch(item_id):
         raise ValueError(f"{item_id!r} is not an archive item id of this store")
-    return item_id
+    return int(item_id, 16)
 
 
 def _check_time(value: float, name: str) -> float:
