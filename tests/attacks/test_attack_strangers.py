@@ -204,3 +204,20 @@ async def test_the_server_wide_default_is_the_configured_one(tmp_path: Path) -> 
         answer = await next_of(a, "iq")
         features = {f.get("var") for f in answer.iter(f"{{{DISCO_INFO}}}feature")}
         assert STRANGERS in features
+
+
+async def test_what_the_server_hands_out_later_is_not_counted_again(tmp_path: Path) -> None:
+    """Offline messages were counted when they came; at login they are only delivered."""
+    async with running_server(tmp_path / "s", limits=LIMITS) as server:
+        alice, _mallory = await add_users(server, "alice", "mallory")
+        port = server_port(server)
+        m = await RawClient.logged_in(port, "mallory", PASSWORD)
+        for n in range(3):
+            await m.send(message(alice, f"while you were out {n}"))
+        assert await synced(m) == []
+        a = await online(port, "alice")
+        assert await received_bodies(a) == [f"while you were out {n}" for n in range(3)]
+        # The window is still full from the three.
+        await m.send(message(alice, "one more", "m4"))
+        [refused] = await synced(m)
+        assert error_of(refused)[0] == "resource-constraint"

@@ -43,9 +43,6 @@ class StanzaEvent:
     origin: Session | None
     sender: JID
     to: JID | None
-    #: True for a stored stanza handed out later (offline messages at login): it was
-    #: accepted once, so only what may have changed since (blocking) is checked again.
-    stored: bool = False
 
 
 class Router:

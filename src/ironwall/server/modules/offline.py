@@ -255,7 +255,7 @@ class Offline(Module):
             for session in sessions:
                 # Stored before the recipient blocked the sender: not delivered (XEP-0191).
                 if not await hooks.fire(
-                    "pre-route", StanzaEvent(stanza, None, sender, session.jid, stored=True)
+                    "pre-route", StanzaEvent(stanza, None, sender, session.jid)
                 ):
                     session.send(stanza)
         if delivered:

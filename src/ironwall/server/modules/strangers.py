@@ -95,14 +95,15 @@ class Strangers(Module):
 
     async def _check(self, event: StanzaEvent) -> bool:
         to, stanza = event.to, event.stanza
-        if to is None or to.local is None or event.stored:
+        # Only what a client sends is checked. What the server sends on a user's behalf
+        # was checked when the client sent it (the subscription request presence.py
+        # routes on), was asked for by the recipient (PEP notifications), or was accepted
+        # before (offline messages handed out at login). Stanzas from other servers, once
+        # there is federation, have no session either and must be checked here too.
+        if event.origin is None or to is None or to.local is None:
             return False
-        # A subscription request is checked as the sender's session sent it: the copy the
-        # server routes on after updating the sender's roster (presence.py) was checked.
         if stanza.tag != _MESSAGE and not (
-            stanza.tag == _PRESENCE
-            and stanza.get("type") == "subscribe"
-            and event.origin is not None
+            stanza.tag == _PRESENCE and stanza.get("type") == "subscribe"
         ):
             return False
         owner, sender = to.bare, event.sender.bare
