@@ -1,4 +1,4 @@
-"""``ironwall admin``: manage accounts (and invites) directly in the server's database.
+"""``ironwall admin``: manage accounts directly in the server's database.
 
 Works while the server runs: SQLite in WAL mode lets both processes use the file.
 """
@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from typing import Any
 
+from ironwall.cli.admin_invite import add_invite_parser, invite
 from ironwall.cli.common import CommandError, fail, read_secret
 from ironwall.cli.server_cmd import add_config_arguments, config_from_args
-from ironwall.proto.jid import JID, InvalidJID
 from ironwall.server.accounts import AccountError, Accounts, account_jid
-from ironwall.server.config import Config, ConfigError
-from ironwall.server.invite_tokens import InviteError, Invites, invite_uri
-from ironwall.storage import StorageDriver, StorageError, open_driver
+from ironwall.server.config import ConfigError
+from ironwall.storage import StorageError, open_driver
 
 __all__ = ["register"]
 
@@ -30,6 +28,7 @@ def register(commands: Any) -> None:
     )
     add_config_arguments(parser)
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add_invite_parser(actions)
     adduser = actions.add_parser(
         "adduser",
         help="create an account",
@@ -56,65 +55,7 @@ def register(commands: Any) -> None:
     actions.add_parser(
         "users", help="list accounts", description="List every account, one per line."
     )
-    _add_invite_parser(actions)
     parser.set_defaults(run=run)
-
-
-def _add_invite_parser(actions: Any) -> None:
-    invite = actions.add_parser(
-        "invite",
-        help="make an invite link to register an account",
-        description=(
-            "Print an invite link (xmpp:DOMAIN?register;preauth=TOKEN) that lets one person "
-            'register an account, also where registration = "invite" (the recommended '
-            "way to open a public server). Only a hash of the token is stored."
-        ),
-    )
-    invite.add_argument(
-        "--account-name", metavar="NAME", help="the invite registers only this username"
-    )
-    invite.add_argument(
-        "--expires",
-        metavar="HOURS",
-        type=float,
-        default=168.0,
-        help="hours until the invite expires (default: 168, a week)",
-    )
-    invite.add_argument(
-        "--uses", metavar="N", type=int, default=1, help="registrations it allows (default: 1)"
-    )
-    invite.add_argument("--domain", help="the domain to register on (default: the first served)")
-
-
-async def _invite(args: argparse.Namespace, config: Config, driver: StorageDriver) -> int:
-    domain = args.domain or config.domains[0]
-    if domain not in config.domains:
-        raise CommandError(f"{domain} is not a domain of this server ({', '.join(config.domains)})")
-    account = None
-    if args.account_name is not None:
-        name = (
-            args.account_name.partition("@")[0] if "@" in args.account_name else args.account_name
-        )
-        try:
-            account = JID.build(name, domain).local
-        except InvalidJID as exc:
-            raise CommandError(f"'{args.account_name}' is not a valid username: {exc}") from None
-        if await Accounts(driver).exists(JID.build(account, domain)):
-            raise CommandError(f"the account {account}@{domain} already exists")
-    try:
-        token = await Invites(driver).create(
-            domain, account=account, hours=args.expires, uses=args.uses
-        )
-    except InviteError as exc:
-        raise CommandError(str(exc)) from None
-    if config.registration_mode(domain) == "closed":
-        print(
-            f'note: registration is closed on {domain}; set registration = "invite" '
-            "for the invite to work",
-            file=sys.stderr,
-        )
-    print(invite_uri(domain, token, account))
-    return 0
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -124,12 +65,12 @@ async def _run(args: argparse.Namespace) -> int:
     await driver.open()
     try:
         accounts = Accounts(driver)
+        if args.action == "invite":
+            return await invite(args, config, driver)
         if args.action == "users":
             for user in await accounts.users():
                 print(user)
             return 0
-        if args.action == "invite":
-            return await _invite(args, config, driver)
         jid = account_jid(args.jid)
         if jid.domain not in config.domains:
             raise CommandError(

@@ -69,11 +69,11 @@ class Server:
         """Every feature the loaded modules declare for accounts."""
         return sorted({f for m in self.modules.values() for f in m.account_features})
 
-    def _stream_features(self) -> list[Element]:
-        return [f for m in self.modules.values() for f in m.stream_features()]
-
     def _preauth_features(self, domain: str) -> list[Element]:
         return [f for m in self.modules.values() for f in m.preauth_features(domain)]
+
+    def _stream_features(self) -> list[Element]:
+        return [f for m in self.modules.values() for f in m.stream_features()]
 
     async def start(self) -> list[tuple[str, int]]:
         """Open storage, start modules and listeners; return the bound addresses."""

@@ -22,7 +22,9 @@ DEFAULT_MODULES = (
     "ping",
     "version",
     "register",
+    "invites",
     "roster",
+    "strangers",
     "presence",
     "message",
     "offline",
@@ -32,8 +34,6 @@ DEFAULT_MODULES = (
     "mam",
     "csi",
     "blocking",
-    "strangers",
-    "invites",
 )
 
 
@@ -61,17 +61,6 @@ class Limits:
     max_failed_logins_per_address: int = 10
     failed_login_window: float = 300.0
     max_offline_messages: int = 1000
-    max_resources_per_account: int = 10
-    resumption_timeout: float = 300.0
-    #: XEP-0313: the most archived messages one query page returns.
-    mam_max_page: int = 100
-    #: XEP-0313: archived messages older than this many days are deleted; 0 keeps them.
-    mam_retention_days: int = 365
-    #: XEP-0191: JIDs one account may block.
-    max_blocklist_items: int = 1000
-    #: XEP-0352: presence updates held for an inactive client before they are sent anyway.
-    csi_max_held: int = 500
-
     # What one account may make the server store, and what strangers (senders not in the
     # recipient's roster) may send and store; see spec/server.md, "Strangers and quotas".
     #: XEP-0160: bytes of offline messages per account (with max_offline_messages).
@@ -97,6 +86,17 @@ class Limits:
     #: The same from all addresses together.
     max_registrations: int = 100
     registration_window: float = 3600.0
+
+    max_resources_per_account: int = 10
+    resumption_timeout: float = 300.0
+    #: XEP-0313: the most archived messages one query page returns.
+    mam_max_page: int = 100
+    #: XEP-0313: archived messages older than this many days are deleted; 0 keeps them.
+    mam_retention_days: int = 365
+    #: XEP-0191: JIDs one account may block.
+    max_blocklist_items: int = 1000
+    #: XEP-0352: presence updates held for an inactive client before they are sent anyway.
+    csi_max_held: int = 500
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ taken when the account is created, and given back if creating it fails; an invit
 a named account registers only that name, and no one else may register it while the
 invite is valid.
 
-Where ``registration = "invite"``, nothing else registers (``register.py``). Advertised
+Where ``registration = "invite"``, nothing else registers (``registration_policy.py``). Advertised
 before login as the ``urn:xmpp:ibr-token:0`` stream feature (XEP-0445) and
 ``urn:xmpp:invite`` (what Prosody and Conversations use).
 """
@@ -27,7 +27,7 @@ from ironwall.proto.stanza import error_reply, iq_result, tag
 from ironwall.server.connection import ClientConnection, PreAuthRequest
 from ironwall.server.invite_tokens import Invite, InviteError, Invites
 from ironwall.server.module import Module
-from ironwall.server.modules.register import RegistrationAttempt
+from ironwall.server.modules.registration_policy import RegistrationAttempt
 
 __all__ = ["MODULE", "InviteRegistration"]
 
