@@ -160,12 +160,13 @@ class ArchiveStore(Protocol):
         """Number of the owner's items, optionally only those with ``with_jid``."""
         ...
 
-    async def usage(self, owner: str) -> dict[str, Usage]:
+    async def usage(self, owner: str, *, before: float | None = None) -> dict[str, Usage]:
         """What the owner's items take, per ``with_jid`` (only those holding items).
 
-        Bytes are those of the payloads in UTF-8. It reads every item of the owner (in
-        steps, so other work goes on meanwhile): for loading quota accounting once, not
-        for asking before every append. Items appended while it runs may or may not count.
+        Bytes are those of the payloads in UTF-8; with ``before``, only items whose time
+        is < ``before`` count. It reads every item of the owner (in steps, so other work
+        goes on meanwhile): for loading quota accounting once, not for asking before every
+        append.
         """
         ...
 

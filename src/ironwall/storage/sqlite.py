@@ -458,9 +458,11 @@ class _ArchiveStore:
             )
         return int(rows[0][0])
 
-    async def usage(self, owner: str) -> dict[str, Usage]:
+    async def usage(self, owner: str, *, before: float | None = None) -> dict[str, Usage]:
         """What the owner's items take, per ``with_jid``; see ``ArchiveStore.usage``."""
         check_owner(owner)
+        older = "" if before is None else "AND stamp < ? "
+        until = () if before is None else (_check_time(before, "before"),)
         usage: dict[str, Usage] = {}
         after = -1
         while True:
@@ -472,9 +474,9 @@ class _ArchiveStore:
             )
             last = int(ends[0][0]) if ends else None
             rows = await self._db._fetch(
-                "SELECT with_jid, count(*), sum(length(CAST(payload AS BLOB))) FROM archive "
-                "WHERE owner = ? AND store = ? AND id > ? AND id <= ? GROUP BY with_jid",
-                (owner, self._name, after, _MAX_ROWID if last is None else last),
+                "SELECT with_jid, count(*), sum(length(CAST(payload AS BLOB))) FROM archive "  # noqa: S608 - fixed fragments only
+                f"WHERE owner = ? AND store = ? AND id > ? AND id <= ? {older}GROUP BY with_jid",
+                (owner, self._name, after, _MAX_ROWID if last is None else last, *until),
             )
             for jid, items, size in rows:
                 before = usage.get(str(jid), Usage())

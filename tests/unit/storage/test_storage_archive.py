@@ -393,6 +393,11 @@ async def test_usage_counts_items_and_bytes_per_contact(driver: StorageDriver) -
         CAROL: Usage(items=1, bytes=100),
         "": Usage(items=1, bytes=10),
     }
+    await store.append(ALICE, "later", with_jid=BOB, when=time.time() + 3600)
+    # What counted before a time: without the item appended "later".
+    assert (await store.usage(ALICE, before=time.time() + 60))[BOB] == Usage(items=2, bytes=8)
+    assert (await store.usage(ALICE))[BOB] == Usage(items=3, bytes=13)
+    await store.delete(ALICE, ids=[(await store.query(ALICE, with_jid=BOB))[-1].id])
     await store.delete(ALICE, ids=[(await store.query(ALICE, with_jid=CAROL))[0].id])
     assert CAROL not in await store.usage(ALICE)
     await store.delete(ALICE, before=time.time() + 1, ids=[(await store.query(ALICE))[0].id])

@@ -350,6 +350,7 @@ async def test_no_statement_scans_a_whole_table(tmp_path: Path) -> None:
         await mam.count(ALICE)
         await mam.count(ALICE, with_jid="b@x")
         await mam.usage(ALICE)
+        await mam.usage(ALICE, before=2.0)
         with contextlib.suppress(UnknownItem):
             await mam.query(ALICE, after_id="0" * 16)
         await mam.delete(ALICE, ids=ids[:1], before=5.0)

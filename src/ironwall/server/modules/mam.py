@@ -124,7 +124,8 @@ class Mam(Module):
             self._expiry = asyncio.create_task(self._expire_periodically())
 
     async def stop(self) -> None:
-        """Stop the expiry task."""
+        """Stop the expiry task and the reading of archive usage."""
+        await self._quota.close()
         if self._expiry is not None:
             self._expiry.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -158,7 +159,7 @@ class Mam(Module):
         self, owner: JID, contact: JID, payload: str, size: int, *, stranger: bool
     ) -> str | None:
         """Archive the message for ``owner`` if its quota has room; return the id."""
-        if not await self._quota.reserve(owner, size, stranger=stranger):
+        if not self._quota.reserve(owner, size, stranger=stranger):
             return None
         try:
             return await self._archive.append(str(owner), payload, with_jid=str(contact))
