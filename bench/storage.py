@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 import sqlite3
 import statistics
 import tempfile
@@ -49,14 +48,13 @@ def fill_archive(path: Path, items: int) -> None:
             CONTACTS[i % len(CONTACTS)] if i % 1000 else "rare@example.org",
             start + i,
             PAYLOAD,
-            secrets.randbits(63),
         )
         for i in range(items)
     ]
     with sqlite3.connect(path) as conn:
         conn.executemany(
-            "INSERT INTO archive (store, owner, with_jid, stamp, payload, key) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO archive (store, owner, with_jid, stamp, payload) "
+            "VALUES (?, ?, ?, ?, ?)",
             rows,
         )
     conn.close()

@@ -66,7 +66,7 @@ async def test_ids_of_two_users_reveal_no_order_and_no_volume(tmp_path: Path) ->
         assert len(dave_ids) == 30
 
         for ids in (alice_ids, dave_ids):
-            assert all(len(i) == 16 for i in ids)
+            assert all(len(i) == 32 for i in ids)
             # Not a counter: in no reading do a user's ids follow the order of their messages.
             assert sorted(ids) != ids
             numbers = [int(i, 16) for i in ids]

@@ -25,7 +25,6 @@ import json
 import math
 import os
 import re
-import secrets
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
@@ -33,6 +32,7 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any, ClassVar
 
 import aiosqlite
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from ironwall.storage.interface import (
     ArchiveItem,
@@ -52,9 +52,9 @@ from ironwall.storage.sqlite_schema import MIGRATIONS, Migration
 __all__ = ["SQLiteDriver"]
 
 _Row = tuple[Any, ...]
-# 16 hex digits: the key, 63 random bits (or, for rows older than schema step 2, the rowid).
-_ID = re.compile(r"[0-9a-f]{16}")
-_KEY_BITS = 63
+# 32 hex digits: the rowid under the database's key; 16 for rows older than schema step 2.
+_ID = re.compile(r"[0-9a-f]{32}")
+_LEGACY_ID = re.compile(r"[0-9a-f]{16}")
 # Items read per statement by ArchiveStore.usage, so that other work gets the connection
 # in between however large an archive is.
 _USAGE_CHUNK = 2000
@@ -82,7 +82,8 @@ class SQLiteDriver:
         self._lock = asyncio.Lock()
         self._opening = asyncio.Lock()
         # Archive rows waiting for the next group commit, and the task writing them.
-        self._appends: list[tuple[tuple[object, ...], asyncio.Future[None]]] = []
+        self._appends: list[tuple[tuple[object, ...], asyncio.Future[int]]] = []
+        self._ids: _ArchiveIds | None = None
         self._append_writer: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
@@ -105,6 +106,7 @@ class SQLiteDriver:
                 await self._configure(conn)
             self._conn = conn
             await self._migrate()
+            self._ids = await self._load_ids()
         except BaseException:
             self._conn = None
             await conn.close()
@@ -182,6 +184,20 @@ class SQLiteDriver:
                     (version, time.time()),
                 )
 
+    async def _load_ids(self) -> _ArchiveIds:
+        rows = await self._fetch("SELECT key, legacy_until FROM archive_ids WHERE id = 1")
+        key, legacy_until = rows[0]
+        return _ArchiveIds(bytes(key), int(legacy_until))
+
+    @property
+    def ids(self) -> _ArchiveIds:
+        """How archive row ids and the ids users see map to each other."""
+        if self._ids is None:
+            raise StorageError(
+                f"the storage driver for {self._path} is not open; call open() first"
+            )
+        return self._ids
+
     def _require_open(self) -> aiosqlite.Connection:
         if self._conn is None:
             raise StorageError(
@@ -213,14 +229,14 @@ class SQLiteDriver:
                 async with conn.execute(sql, params) as cursor:
                     return int(cursor.rowcount)
 
-    async def _append_row(self, values: tuple[object, ...]) -> None:
-        """Insert one archive row and return once it is committed.
+    async def _append_row(self, values: tuple[object, ...]) -> int:
+        """Insert one archive row and return its rowid once it is committed.
 
         Group commit: rows appended while a commit is under way wait and go together in
         the next transaction, so a busy server pays one fsync per batch rather than one
         per message, and each caller still returns only after its row is on disk.
         """
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._appends.append((values, future))
         if self._append_writer is None:
             self._append_writer = asyncio.ensure_future(self._write_appends())
@@ -231,26 +247,30 @@ class SQLiteDriver:
             while self._appends:
                 batch, self._appends = self._appends, []
                 try:
-                    await self._insert_rows([values for values, _ in batch])
+                    first = await self._insert_rows([values for values, _ in batch])
                 except Exception as exc:
                     for _, future in batch:
                         if not future.done():
                             future.set_exception(exc)
                     continue
-                for _, future in batch:
+                for offset, (_, future) in enumerate(batch):
                     if not future.done():
-                        future.set_result(None)
+                        future.set_result(first + offset)
         finally:
             self._append_writer = None
 
-    async def _insert_rows(self, rows: list[tuple[object, ...]]) -> None:
-        """Insert ``rows`` in one transaction."""
+    async def _insert_rows(self, rows: list[tuple[object, ...]]) -> int:
+        """Insert ``rows`` in one transaction; return the rowid of the first."""
         async with self._transaction() as conn:
             await conn.executemany(
-                "INSERT INTO archive (store, owner, with_jid, stamp, payload, key) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO archive (store, owner, with_jid, stamp, payload) "
+                "VALUES (?, ?, ?, ?, ?)",
                 rows,
             )
+            # AUTOINCREMENT ids of rows inserted together under the write lock follow
+            # each other, so the last id gives them all.
+            (last,) = await conn.execute_fetchall("SELECT last_insert_rowid()")
+        return int(last[0]) - len(rows) + 1
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -349,11 +369,8 @@ class _MapStore:
 
 
 class _ArchiveStore:
-    """An ``ArchiveStore`` in the ``archive`` table.
-
-    An item's id is its random ``key``; the rowid gives the order. A cursor is turned
-    into its rowid inside the statement that uses it, by the ``archive_key`` index.
-    """
+    """An ``ArchiveStore`` in the ``archive`` table; ids are rowids under the database's
+    key (``_ArchiveIds``), and the rowid gives the order."""
 
     def __init__(self, driver: SQLiteDriver, name: str) -> None:
         self._db = driver
@@ -371,19 +388,16 @@ class _ArchiveStore:
         """Store one item durably and return its id; see ``ArchiveStore.append``."""
         check_owner(owner)
         stamp = time.time() if when is None else _check_time(when, "when")
-        # Two keys of one owner colliding (which the unique index would turn into a
-        # StorageError) takes about 2**31 items.
-        key = secrets.randbits(_KEY_BITS)
-        values = (self._name, owner, with_jid, stamp, payload, key)
+        values = (self._name, owner, with_jid, stamp, payload)
+        ids = self._db.ids
         if max_items is None:
-            await self._db._append_row(values)
-            return _format_id(key)
+            return ids.format(await self._db._append_row(values))
         if max_items < 0:
             raise ValueError("max_items must not be negative")
         # Count and insert in one statement, so two processes cannot both pass the check.
         rows = await self._db._fetch(
-            "INSERT INTO archive (store, owner, with_jid, stamp, payload, key) "
-            "SELECT ?, ?, ?, ?, ?, ? "
+            "INSERT INTO archive (store, owner, with_jid, stamp, payload) "
+            "SELECT ?, ?, ?, ?, ? "
             "WHERE (SELECT count(*) FROM archive WHERE owner = ? AND store = ?) < ? "
             "RETURNING id",
             (*values, owner, self._name, max_items),
@@ -393,7 +407,7 @@ class _ArchiveStore:
                 f"archive store {self._name!r} already holds the limit of {max_items} "
                 "items for this owner; nothing was stored. Deliver or delete items first"
             )
-        return _format_id(key)
+        return ids.format(int(rows[0][0]))
 
     async def query(
         self,
@@ -418,15 +432,19 @@ class _ArchiveStore:
             if value is not None:
                 where.append(clause)
                 params.append(value)
-        cursors = [key for key in (after_id, before_id) if key is not None]
-        for operator, key in ((">", after_id), ("<", before_id)):
-            if key is not None:
-                # An unknown key makes the subquery NULL and the page empty; only then is
-                # it worth asking whether the key exists (below).
-                where.append(f"id {operator} ({_ROW_OF_KEY})")
-                params += [owner, self._name, _parse_id(key)]
+        cursors = []
+        for operator, item_id in ((">", after_id), ("<", before_id)):
+            if item_id is not None:
+                rowid = self._db.ids.parse(item_id)
+                if rowid is None:
+                    raise UnknownItem(f"{item_id!r} names no item of this owner in this store")
+                cursors.append((item_id, rowid))
+                # A row of another owner (or deleted) makes the subquery NULL and the page
+                # empty; only then is it worth asking whether the row exists (below).
+                where.append(f"id {operator} ({_OWN_ROW})")
+                params += [rowid, owner, self._name]
         sql = (
-            "SELECT id, key, with_jid, stamp, payload FROM archive "  # noqa: S608 - fixed fragments only
+            "SELECT id, with_jid, stamp, payload FROM archive "  # noqa: S608 - fixed fragments only
             f"WHERE {' AND '.join(where)} ORDER BY id {'DESC' if reverse else 'ASC'}"
         )
         if limit is not None:
@@ -439,10 +457,10 @@ class _ArchiveStore:
             await self._require_keys(owner, cursors)
         return [self._item(owner, row) for row in rows]
 
-    async def _require_keys(self, owner: str, keys: list[str]) -> None:
-        for key in keys:
-            if not await self._db._fetch(_ROW_OF_KEY, (owner, self._name, _parse_id(key))):
-                raise UnknownItem(f"{key!r} names no item of this owner in this store")
+    async def _require_keys(self, owner: str, cursors: list[tuple[str, int]]) -> None:
+        for item_id, rowid in cursors:
+            if not await self._db._fetch(_OWN_ROW, (rowid, owner, self._name)):
+                raise UnknownItem(f"{item_id!r} names no item of this owner in this store")
 
     async def count(self, owner: str, *, with_jid: str | None = None) -> int:
         """Number of the owner's items, optionally only those with ``with_jid``."""
@@ -479,8 +497,8 @@ class _ArchiveStore:
                 (owner, self._name, after, _MAX_ROWID if last is None else last, *until),
             )
             for jid, items, size in rows:
-                before = usage.get(str(jid), Usage())
-                usage[str(jid)] = Usage(before.items + int(items), before.bytes + int(size))
+                so_far = usage.get(str(jid), Usage())
+                usage[str(jid)] = Usage(so_far.items + int(items), so_far.bytes + int(size))
             if last is None:
                 return usage
             after = last
@@ -509,8 +527,9 @@ class _ArchiveStore:
                 return 0
             # One JSON array parameter keeps the SQL text (and prepared statement) fixed
             # however many ids there are, and stays under SQLite's parameter limit.
-            where.append("key IN (SELECT value FROM json_each(?))")
-            params.append(json.dumps([_parse_id(item_id) for item_id in ids]))
+            rowids = [self._db.ids.parse(item_id) for item_id in ids]
+            where.append("id IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps([rowid for rowid in rowids if rowid is not None]))
         if before is not None:
             where.append("stamp < ?")
             params.append(_check_time(before, "before"))
@@ -523,17 +542,20 @@ class _ArchiveStore:
         """Read and delete every item of the owner in one statement; see ``ArchiveStore``."""
         rows = await self._db._fetch(
             "DELETE FROM archive WHERE owner = ? AND store = ? "
-            "RETURNING id, key, with_jid, stamp, payload",
+            "RETURNING id, with_jid, stamp, payload",
             (check_owner(owner), self._name),
         )
         # RETURNING gives rows in no defined order.
         return [self._item(owner, row) for row in sorted(rows)]
 
-    @staticmethod
-    def _item(owner: str, row: _Row) -> ArchiveItem:
-        _rowid, key, with_jid, stamp, payload = row
+    def _item(self, owner: str, row: _Row) -> ArchiveItem:
+        rowid, with_jid, stamp, payload = row
         return ArchiveItem(
-            id=_format_id(key), owner=owner, with_jid=with_jid, when=stamp, payload=payload
+            id=self._db.ids.format(rowid),
+            owner=owner,
+            with_jid=with_jid,
+            when=stamp,
+            payload=payload,
         )
 
 
@@ -546,18 +568,45 @@ def _decode(text: str) -> JSONValue:
     return value
 
 
-_ROW_OF_KEY = "SELECT id FROM archive WHERE owner = ? AND store = ? AND key = ?"
+_OWN_ROW = "SELECT id FROM archive WHERE id = ? AND owner = ? AND store = ?"
 _MAX_ROWID = 2**63 - 1
 
 
-def _format_id(key: int) -> str:
-    return f"{key:016x}"
+class _ArchiveIds:
+    """Archive ids: a rowid in the low 8 bytes of one 16-byte block under AES-128.
 
+    One block under a block cipher is a keyed permutation: without the key, ids look
+    random, are unrelated to one another and cannot be made up (an id whose block does
+    not start with 8 zero bytes is refused; a made-up one passes with odds of 2**-64).
+    Rows up to ``legacy_until`` keep the ids they had before (their rowid).
+    """
 
-def _parse_id(item_id: str) -> int:
-    if not _ID.fullmatch(item_id):
-        raise ValueError(f"{item_id!r} is not an archive item id of this store")
-    return int(item_id, 16)
+    def __init__(self, key: bytes, legacy_until: int) -> None:
+        # One block per id, deterministic on purpose: the same row always has the same id.
+        cipher = Cipher(algorithms.AES(key), modes.ECB())  # noqa: S305 - a permutation, see above
+        # ECB takes each block on its own, so one encryptor serves every id.
+        self._encrypt = cipher.encryptor()
+        self._decrypt = cipher.decryptor()
+        self._legacy_until = legacy_until
+
+    def format(self, rowid: int) -> str:
+        """The id users see for ``rowid``."""
+        if rowid <= self._legacy_until:
+            return f"{rowid:016x}"
+        return self._encrypt.update(rowid.to_bytes(16, "big")).hex()
+
+    def parse(self, item_id: str) -> int | None:
+        """The rowid ``item_id`` names, None if it names none; ValueError if malformed."""
+        if _LEGACY_ID.fullmatch(item_id):
+            rowid = int(item_id, 16)
+            return rowid if 0 < rowid <= self._legacy_until else None
+        if not _ID.fullmatch(item_id):
+            raise ValueError(f"{item_id!r} is not an archive item id of this store")
+        block = self._decrypt.update(bytes.fromhex(item_id))
+        rowid = int.from_bytes(block[8:], "big")
+        if block[:8] != bytes(8) or rowid <= self._legacy_until:
+            return None
+        return rowid
 
 
 def _check_time(value: float, name: str) -> float:

@@ -223,7 +223,7 @@ async def test_limit_zero_and_negative(driver: StorageDriver) -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    ["", "zz", "1", "0000000000000001x", "GGGGGGGGGGGGGGGG", "A" * 24, "0" * 20, "0" * 32],
+    ["", "zz", "1", "0000000000000001x", "GGGGGGGGGGGGGGGG", "A" * 32, "0" * 20, "0" * 31],
 )
 async def test_malformed_id_is_refused(driver: StorageDriver, bad: str) -> None:
     store = driver.archive("mam")

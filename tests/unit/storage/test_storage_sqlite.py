@@ -29,12 +29,6 @@ class UpgradedDriver(SQLiteDriver):
     migrations = (*MIGRATIONS, ("CREATE TABLE probe (x INTEGER)", "INSERT INTO probe VALUES (42)"))
 
 
-class SchemaOneDriver(SQLiteDriver):
-    """The driver of an Ironwall whose archive ids were the rowid (schema step 1)."""
-
-    migrations = MIGRATIONS[:1]
-
-
 class BrokenUpgradeDriver(SQLiteDriver):
     """A later schema step that fails half-way."""
 
@@ -156,10 +150,14 @@ async def test_archive_rows_from_schema_one_keep_their_ids(tmp_path: Path) -> No
     """Clients hold archive ids as stanza-ids and RSM cursors: after the upgrade to random
     ids, the old ones still name the same items and page from them."""
     path = tmp_path / "v1.db"
-    old = SchemaOneDriver(path)
-    await old.open()
-    await old.close()
     with raw(path) as conn:
+        # The database as the Ironwall of schema step 1 left it.
+        for statement in (
+            "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied REAL NOT NULL)",
+            *MIGRATIONS[0],
+            "INSERT INTO schema_version VALUES (1, 0)",
+        ):
+            conn.execute(statement)
         for i in range(3):
             conn.execute(
                 "INSERT INTO archive (store, owner, with_jid, stamp, payload) "
@@ -192,16 +190,31 @@ async def test_archive_rows_from_schema_one_keep_their_ids(tmp_path: Path) -> No
     assert schema_version(path) == CURRENT
 
 
-async def test_new_archive_ids_are_63_random_bits(tmp_path: Path) -> None:
-    driver = SQLiteDriver(tmp_path / "ids.db")
+async def test_new_archive_ids_are_rowids_under_the_databases_key(tmp_path: Path) -> None:
+    path = tmp_path / "ids.db"
+    driver = SQLiteDriver(path)
     await driver.open()
     try:
-        ids = await asyncio.gather(*(driver.archive("mam").append(ALICE, "x") for _ in range(50)))
+        mam = driver.archive("mam")
+        ids = await asyncio.gather(*(mam.append(ALICE, "x") for _ in range(50)))
+        # Rows 1 to 50, yet nothing of a counter shows: the ids share no prefix.
+        assert all(re.fullmatch("[0-9a-f]{32}", item_id) for item_id in ids)
+        assert len({item_id[:4] for item_id in ids}) > 40
+        # A made-up id, and an old-style one (there were no rows before this schema).
+        for made_up in ("0123456789abcdef" * 2, f"{1:016x}"):
+            with pytest.raises(UnknownItem):
+                await mam.query(ALICE, after_id=made_up)
     finally:
         await driver.close()
-    assert all(re.fullmatch("[0-7][0-9a-f]{15}", item_id) for item_id in ids)
-    # Not a counter in disguise: the ids of 50 items written together share no prefix.
-    assert len({item_id[:4] for item_id in ids}) > 40
+    # Another database has another key: the same rows get other ids.
+    other = SQLiteDriver(tmp_path / "other.db")
+    await other.open()
+    try:
+        assert await other.archive("mam").append(ALICE, "x") != ids[0]
+    finally:
+        await other.close()
+    with raw(path) as conn:
+        assert conn.execute("SELECT length(key) FROM archive_ids").fetchall() == [(16,)]
 
 
 async def test_database_file_is_private(tmp_path: Path) -> None:
