@@ -24,7 +24,6 @@ import asyncio
 import json
 import math
 import os
-import re
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
@@ -32,8 +31,8 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any, ClassVar
 
 import aiosqlite
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from ironwall.storage.archive_ids import ArchiveIds
 from ironwall.storage.interface import (
     ArchiveItem,
     ArchiveStore,
@@ -52,9 +51,6 @@ from ironwall.storage.sqlite_schema import MIGRATIONS, Migration
 __all__ = ["SQLiteDriver"]
 
 _Row = tuple[Any, ...]
-# 32 hex digits: the rowid under the database's key; 16 for rows older than schema step 2.
-_ID = re.compile(r"[0-9a-f]{32}")
-_LEGACY_ID = re.compile(r"[0-9a-f]{16}")
 # Items read per statement by ArchiveStore.usage, so that other work gets the connection
 # in between however large an archive is.
 _USAGE_CHUNK = 2000
@@ -83,7 +79,7 @@ class SQLiteDriver:
         self._opening = asyncio.Lock()
         # Archive rows waiting for the next group commit, and the task writing them.
         self._appends: list[tuple[tuple[object, ...], asyncio.Future[int]]] = []
-        self._ids: _ArchiveIds | None = None
+        self._ids: ArchiveIds | None = None
         self._append_writer: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
@@ -184,13 +180,13 @@ class SQLiteDriver:
                     (version, time.time()),
                 )
 
-    async def _load_ids(self) -> _ArchiveIds:
+    async def _load_ids(self) -> ArchiveIds:
         rows = await self._fetch("SELECT key, legacy_until FROM archive_ids WHERE id = 1")
         key, legacy_until = rows[0]
-        return _ArchiveIds(bytes(key), int(legacy_until))
+        return ArchiveIds(bytes(key), int(legacy_until))
 
     @property
-    def ids(self) -> _ArchiveIds:
+    def ids(self) -> ArchiveIds:
         """How archive row ids and the ids users see map to each other."""
         if self._ids is None:
             raise StorageError(
@@ -370,7 +366,7 @@ class _MapStore:
 
 class _ArchiveStore:
     """An ``ArchiveStore`` in the ``archive`` table; ids are rowids under the database's
-    key (``_ArchiveIds``), and the rowid gives the order."""
+    key (``archive_ids``), and the rowid gives the order."""
 
     def __init__(self, driver: SQLiteDriver, name: str) -> None:
         self._db = driver
@@ -570,43 +566,6 @@ def _decode(text: str) -> JSONValue:
 
 _OWN_ROW = "SELECT id FROM archive WHERE id = ? AND owner = ? AND store = ?"
 _MAX_ROWID = 2**63 - 1
-
-
-class _ArchiveIds:
-    """Archive ids: a rowid in the low 8 bytes of one 16-byte block under AES-128.
-
-    One block under a block cipher is a keyed permutation: without the key, ids look
-    random, are unrelated to one another and cannot be made up (an id whose block does
-    not start with 8 zero bytes is refused; a made-up one passes with odds of 2**-64).
-    Rows up to ``legacy_until`` keep the ids they had before (their rowid).
-    """
-
-    def __init__(self, key: bytes, legacy_until: int) -> None:
-        # One block per id, deterministic on purpose: the same row always has the same id.
-        cipher = Cipher(algorithms.AES(key), modes.ECB())  # noqa: S305 - a permutation, see above
-        # ECB takes each block on its own, so one encryptor serves every id.
-        self._encrypt = cipher.encryptor()
-        self._decrypt = cipher.decryptor()
-        self._legacy_until = legacy_until
-
-    def format(self, rowid: int) -> str:
-        """The id users see for ``rowid``."""
-        if rowid <= self._legacy_until:
-            return f"{rowid:016x}"
-        return self._encrypt.update(rowid.to_bytes(16, "big")).hex()
-
-    def parse(self, item_id: str) -> int | None:
-        """The rowid ``item_id`` names, None if it names none; ValueError if malformed."""
-        if _LEGACY_ID.fullmatch(item_id):
-            rowid = int(item_id, 16)
-            return rowid if 0 < rowid <= self._legacy_until else None
-        if not _ID.fullmatch(item_id):
-            raise ValueError(f"{item_id!r} is not an archive item id of this store")
-        block = self._decrypt.update(bytes.fromhex(item_id))
-        rowid = int.from_bytes(block[8:], "big")
-        if block[:8] != bytes(8) or rowid <= self._legacy_until:
-            return None
-        return rowid
 
 
 def _check_time(value: float, name: str) -> float:
