@@ -142,7 +142,10 @@ def _start_all(
         try:
             options: dict[str, Any] = {"tls": args.tls}
             if kind == "ironwall" and args.ironwall_modules == "default":
+                # With the default modules, messages between non-contacts are rate-limited
+                # (strangers.py): the pairs are contacts, as chat partners are.
                 options["modules"] = None
+                options["contacts"] = args.users
             server = STARTERS[kind](workdir / kind, accounts, **options)
         except Exception as exc:  # one server failing must not lose the others' results
             results[kind] = ServerResults(kind=kind, software="?", notes=[], error=str(exc))

@@ -53,7 +53,8 @@ def fill_archive(path: Path, items: int) -> None:
     ]
     with sqlite3.connect(path) as conn:
         conn.executemany(
-            "INSERT INTO archive (store, owner, with_jid, stamp, payload) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO archive (store, owner, with_jid, stamp, payload) "
+            "VALUES (?, ?, ?, ?, ?)",
             rows,
         )
     conn.close()
@@ -82,6 +83,20 @@ async def main(appends: int, archive_items: int) -> None:
         )
         elapsed = time.perf_counter() - started
         print(f"{appends} concurrent appends with quota:  {appends / elapsed:8.0f} appends/s")
+
+        # What the archive does while a server is busy: appends share commits.
+        mam = driver.archive("mam")
+        started = time.perf_counter()
+        await asyncio.gather(
+            *(
+                mam.append(f"user{i % 50}@localhost", PAYLOAD, with_jid=CONTACTS[i % 7])
+                for i in range(appends * 5)
+            )
+        )
+        elapsed = time.perf_counter() - started
+        print(
+            f"{appends * 5} concurrent appends, group commit: {appends * 5 / elapsed:8.0f} appends/s"
+        )
 
         await driver.close()
         fill_archive(path, archive_items)
@@ -114,6 +129,8 @@ async def main(appends: int, archive_items: int) -> None:
             runs=20,
         )
         await latency("count with a contact", lambda: mam.count(ALICE, with_jid=CONTACTS[1]))
+        await latency("count of all", lambda: mam.count(ALICE), runs=20)
+        await latency("usage per contact (quota accounting)", lambda: mam.usage(ALICE), runs=5)
 
         roster = driver.map("roster")
         for contact in CONTACTS:

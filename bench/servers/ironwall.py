@@ -2,7 +2,9 @@
 
 Accounts are created before the server starts, in this process, through the server's own
 ``Accounts.create`` on the same SQLite file (``ironwall admin adduser`` would cost one
-process per account).
+process per account). With ``contacts``, the users who talk in pairs are each other's
+roster contacts (``both``), as chat partners are: to Ironwall's default modules a
+message between non-contacts is a stranger's, and strangers are rate-limited.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import ironwall.server.accounts as accounts_module
 from ironwall.proto.jid import JID
 from ironwall.proto.sasl import make_verifiers
 from ironwall.server.accounts import Accounts
+from ironwall.server.modules.roster import RosterItem
 from ironwall.storage import open_driver
 
 from .common import (
@@ -44,8 +47,16 @@ __all__ = ["start_ironwall"]
 BENCH_MODULES = ("disco", "ping", "roster", "presence", "message", "offline")
 
 
-def _config(*, port: int, tls: bool, data_dir: Path, modules: tuple[str, ...] | None) -> str:
+def _config(
+    *,
+    port: int,
+    tls: bool,
+    data_dir: Path,
+    modules: tuple[str, ...] | None,
+    limits: dict[str, int | float],
+) -> str:
     listed = "" if modules is None else "modules = [" + ", ".join(f'"{m}"' for m in modules) + "]"
+    extra_limits = "".join(f"{name} = {value!r}\n" for name, value in limits.items())
     return f"""# written by bench/servers/ironwall.py
 domains = ["{DOMAIN}"]
 data_dir = "{data_dir}"
@@ -63,10 +74,10 @@ port = {port}
 max_connections_per_address = 1000000
 max_failed_logins_per_address = 1000000
 auth_timeout = 120
-"""
+{extra_limits}"""
 
 
-async def _create_accounts(database_url: str, count: int) -> None:
+async def _create_accounts(database_url: str, count: int, contacts: int) -> None:
     driver = open_driver(database_url)
     await driver.open()
     # Every bench account has the same password: derive its SCRAM verifiers once instead
@@ -76,9 +87,20 @@ async def _create_accounts(database_url: str, count: int) -> None:
         with mock.patch.object(accounts_module, "make_verifiers", cached):
             accounts = Accounts(driver)
             for index in range(count):
-                await accounts.create(JID.parse(f"{user_name(index)}@{DOMAIN}"), BENCH_PASSWORD)
+                await accounts.create(_jid(index), BENCH_PASSWORD)
+        # The load generator pairs users 0 and 1, 2 and 3, ...
+        roster = driver.map("roster")
+        for index in range(contacts // 2 * 2):
+            partner = _jid(index ^ 1)
+            await roster.set(
+                str(_jid(index)), str(partner), RosterItem(partner, "both").to_record()
+            )
     finally:
         await driver.close()
+
+
+def _jid(index: int) -> JID:
+    return JID.parse(f"{user_name(index)}@{DOMAIN}")
 
 
 def _event_loop_name(env: dict[str, str]) -> str:
@@ -99,11 +121,15 @@ def start_ironwall(
     *,
     tls: bool = False,
     modules: tuple[str, ...] | None = BENCH_MODULES,
+    contacts: int = 0,
+    limits: dict[str, int | float] | None = None,
 ) -> RunningServer:
     """Create ``accounts`` bench accounts and start Ironwall in ``workdir`` on a free port.
 
     ``modules`` None runs Ironwall's default modules (with the XEP-0313 archive, stream
-    management and carbons), which Prosody and ejabberd are not configured with here.
+    management, carbons and the limits for strangers), which Prosody and ejabberd are
+    not configured with here. The first ``contacts`` accounts are contacts in pairs;
+    ``limits`` are more ``[limits]`` settings.
     """
     workdir = fresh_directory(workdir)
     data_dir = (workdir / "data").resolve()
@@ -111,9 +137,10 @@ def start_ironwall(
     port = free_port()
     config = workdir / "ironwall.toml"
     config.write_text(
-        _config(port=port, tls=tls, data_dir=data_dir, modules=modules), encoding="utf-8"
+        _config(port=port, tls=tls, data_dir=data_dir, modules=modules, limits=limits or {}),
+        encoding="utf-8",
     )
-    asyncio.run(_create_accounts(f"sqlite:///{data_dir / 'ironwall.db'}", accounts))
+    asyncio.run(_create_accounts(f"sqlite:///{data_dir / 'ironwall.db'}", accounts, contacts))
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(workdir),
@@ -160,5 +187,7 @@ def start_ironwall(
     server.notes.append(
         "modules: " + ("Ironwall's defaults" if modules is None else ", ".join(modules))
     )
+    if contacts:
+        server.notes.append(f"the {contacts // 2 * 2:,} users in pairs are roster contacts")
     server.start()
     return server

@@ -23,7 +23,7 @@ from ironwall.server.app import Server
 from support.client import XMPPClient, connected
 from support.raw import HEADER, RawClient
 from support.server import running_server, server_port
-from support.users import PASSWORD, add_users
+from support.users import PASSWORD, add_users, befriend
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -90,7 +90,9 @@ class Arena:
 async def arena(data_dir: Path, **limits: float) -> AsyncIterator[Arena]:
     """A running server with Alice and Bob logged in (and an account for Mallory)."""
     async with running_server(data_dir, limits=limits) as server:
-        await add_users(server, "alice", "bob", "mallory")
+        alice, bob, _mallory = await add_users(server, "alice", "bob", "mallory")
+        # They chat after every attack: as contacts, not strangers, whose rate is limited.
+        await befriend(server, alice, bob)
         port = server_port(server)
         async with (
             connected("alice@localhost", PASSWORD, port) as alice,

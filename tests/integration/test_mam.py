@@ -22,7 +22,7 @@ from ironwall.server.modules.roster import RosterItem
 from ironwall.xml import parse_document
 from support.client import TIMEOUT, XMPPClient, connected
 from support.server import running_server, server_port
-from support.users import PASSWORD, add_users
+from support.users import PASSWORD, add_users, befriend
 
 MAM = "urn:xmpp:mam:2"
 RSM = "http://jabber.org/protocol/rsm"
@@ -161,6 +161,7 @@ async def test_archive_holds_only_the_routed_ciphertext(server: Server, tmp_path
 
 async def test_paging_25_messages_forward_and_backward(server: Server) -> None:
     alice, bob = await add_users(server, "alice", "bob")
+    await befriend(server, alice, bob)  # 25 messages in a row are more than a stranger may send
     port = server_port(server)
     async with connected(alice, PASSWORD, port) as a, connected(bob, PASSWORD, port) as b:
         for n in range(25):

@@ -9,7 +9,7 @@ from ironwall.proto.jid import JID
 from ironwall.server.app import Server
 from support.client import XMPPClient, connected
 from support.server import running_server, server_port
-from support.users import PASSWORD, add_users
+from support.users import PASSWORD, add_users, befriend
 
 
 async def _error_of(client: XMPPClient, timeout: float = 10) -> str:
@@ -95,15 +95,20 @@ async def test_offline_message_carries_a_delay_stamp(server: Server) -> None:
 
 
 async def test_offline_quota_full_is_a_clear_error(tmp_path: Path) -> None:
-    async with running_server(tmp_path / "d", limits={"max_offline_messages": 2}) as server:
+    # One contact may fill the whole queue here (the shares have tests in tests/attacks).
+    limits = {"max_offline_messages": 2, "offline_share_per_sender": 1.0}
+    async with running_server(tmp_path / "d", limits=limits) as server:
         alice, bob = await add_users(server, "alice", "bob")
+        await befriend(server, alice, bob)
         async with connected(alice, PASSWORD, server_port(server)) as a:
             for n in range(3):
                 a.send_message(mto=bob, mbody=f"m{n}", mtype="chat")
             message = await a.next_message()
             assert message["type"] == "error"
             assert message["error"]["condition"] == "service-unavailable"
-            assert "full" in message["error"]["text"]
+            assert message["error"]["text"].startswith(
+                "the recipient is offline and their offline message storage is full (2 messages"
+            )
         assert await server.storage.archive("offline").count(bob) == 2
 
 

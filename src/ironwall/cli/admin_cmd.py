@@ -17,6 +17,7 @@ import ipaddress
 import sys
 from typing import Any
 
+from ironwall.cli.admin_invite import add_invite_parser, invite
 from ironwall.cli.common import CommandError, fail, read_secret
 from ironwall.cli.server_cmd import add_config_arguments, config_from_args
 from ironwall.proto.jid import JID
@@ -40,6 +41,7 @@ def register(commands: Any) -> None:
     )
     add_config_arguments(parser)
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add_invite_parser(actions)
     adduser = actions.add_parser(
         "adduser",
         help="create an account",
@@ -100,6 +102,8 @@ async def _run(args: argparse.Namespace) -> int:
     await driver.open()
     try:
         accounts = Accounts(driver)
+        if args.action == "invite":
+            return await invite(args, config, driver)
         if args.action == "users":
             await _list(accounts)
             return 0

@@ -73,7 +73,7 @@ class BindRequested:
 
 @dataclass(frozen=True, slots=True)
 class PreAuthStanza:
-    """An ``<iq>`` for in-band registration arrived before authentication."""
+    """An ``<iq>`` for in-band registration (or its XEP-0445 token) before authentication."""
 
     stanza: Element
 

@@ -6,6 +6,7 @@ __all__ = [
     "DELAY",
     "DISCO_INFO",
     "DISCO_ITEMS",
+    "PARS",
     "PING",
     "REGISTER",
     "REGISTER_FEATURE",
@@ -39,3 +40,4 @@ DISCO_ITEMS = "http://jabber.org/protocol/disco#items"
 PING = "urn:xmpp:ping"
 VERSION = "jabber:iq:version"
 DELAY = "urn:xmpp:delay"
+PARS = "urn:xmpp:pars:0"

@@ -143,6 +143,8 @@ class StreamOptions:
         limits: ParserLimits | None = None,
         extension_nonzas: Iterable[str] = (),
         stream_features: Callable[[], list[Element]] = list,
+        preauth_namespaces: Iterable[str] = (),
+        preauth_features: Callable[[str], list[Element]] = lambda _domain: [],
     ) -> None:
         self.domains = frozenset(domains)
         self.tls_available = tls_available
@@ -151,6 +153,11 @@ class StreamOptions:
         self.limits = limits or ParserLimits()
         self.extension_nonzas = frozenset(extension_nonzas)
         self.stream_features = stream_features
+        #: Payload namespaces of ``<iq type='set'>`` allowed before login besides
+        #: jabber:iq:register (XEP-0445 ``urn:xmpp:pars:0``), under the same conditions.
+        self.preauth_namespaces = frozenset(preauth_namespaces)
+        #: Stream features offered with registration before login, per domain.
+        self.preauth_features = preauth_features
 
 
 class ServerStream:
@@ -297,6 +304,7 @@ class ServerStream:
                     )
                 if self.domain and opts.registration(self.domain):
                     SubElement(features, tag(ns.REGISTER_FEATURE, "register"))
+                    features.extend(opts.preauth_features(self.domain))
             self.state = (
                 State.TLS_OFFERED if not self.secure and opts.tls_available else State.AUTH_OFFERED
             )
@@ -496,11 +504,17 @@ class ServerStream:
         if self._options.tls_required and not self.secure:
             raise _StreamError("policy-violation", "STARTTLS is required on this server")
         query = _single_child(iq)
-        if (
-            iq.get("type") not in ("get", "set")
-            or query is None
-            or query.tag != tag(ns.REGISTER, "query")
-        ):
+        registering = (
+            query is not None
+            and query.tag == tag(ns.REGISTER, "query")
+            and iq.get("type") in ("get", "set")
+        )
+        preauth = (
+            query is not None
+            and query.tag[1:].partition("}")[0] in self._options.preauth_namespaces
+            and iq.get("type") == "set"
+        )
+        if not (registering or preauth):
             raise _StreamError(
                 "not-authorized", "only in-band registration is possible before login"
             )

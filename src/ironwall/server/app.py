@@ -78,6 +78,9 @@ class Server:
         """Every feature the loaded modules declare for accounts."""
         return sorted({f for m in self.modules.values() for f in m.account_features})
 
+    def _preauth_features(self, domain: str) -> list[Element]:
+        return [f for m in self.modules.values() for f in m.preauth_features(domain)]
+
     def _stream_features(self) -> list[Element]:
         return [f for m in self.modules.values() for f in m.stream_features()]
 
@@ -170,6 +173,8 @@ class Server:
             ),
             extension_nonzas=[n for m in self.modules.values() for n in m.extension_nonzas],
             stream_features=self._stream_features,
+            preauth_namespaces=[n for m in self.modules.values() for n in m.preauth_namespaces],
+            preauth_features=self._preauth_features,
         )
         for listener in config.listeners:
             try:

@@ -12,14 +12,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Config", "ConfigError", "Limits", "Listener", "load_config"]
+__all__ = ["STRANGER_POLICIES", "Config", "ConfigError", "Limits", "Listener", "load_config"]
+
+#: What an account does with messages and subscription requests from strangers.
+STRANGER_POLICIES = ("allow", "limit", "refuse")
 
 DEFAULT_MODULES = (
     "disco",
     "ping",
     "version",
     "register",
+    "invites",
     "roster",
+    "strangers",
     "presence",
     "message",
     "offline",
@@ -58,6 +63,32 @@ class Limits:
     max_failed_logins_per_address: int = 30
     failed_login_window: float = 300.0
     max_offline_messages: int = 1000
+    # What one account may make the server store, and what strangers (senders not in the
+    # recipient's roster) may send and store; see spec/server.md, "Strangers and quotas".
+    #: XEP-0160: bytes of offline messages per account (with max_offline_messages).
+    max_offline_bytes: int = 16 * 1024 * 1024
+    #: The part of an account's offline storage (messages and bytes) one sender may fill.
+    offline_share_per_sender: float = 0.5
+    #: The part all strangers together may fill, so that contacts always find room.
+    offline_share_strangers: float = 0.1
+    #: The part one stranger may fill.
+    offline_share_per_stranger: float = 0.02
+    #: XEP-0313: bytes of archived messages per account; above it messages are delivered
+    #: but not archived.
+    max_archive_bytes: int = 256 * 1024 * 1024
+    #: The part of max_archive_bytes that strangers' messages may take together.
+    archive_share_strangers: float = 0.05
+    #: Messages and subscription requests from one stranger to one account per window.
+    max_stranger_messages_per_sender: int = 10
+    #: The same from all strangers together to one account.
+    max_stranger_messages_per_recipient: int = 100
+    stranger_message_window: float = 60.0
+    #: XEP-0077: accounts registered in-band (without an invite) per address per window.
+    max_registrations_per_address: int = 5
+    #: The same from all addresses together.
+    max_registrations: int = 100
+    registration_window: float = 3600.0
+
     max_resources_per_account: int = 10
     resumption_timeout: float = 300.0
     #: XEP-0313: the most archived messages one query page returns.
@@ -90,7 +121,10 @@ class Config:
     certificate: Path | None = None
     private_key: Path | None = None
     tls_required: bool = True
-    registration: bool | None = None
+    #: True (open), False (closed), "invite" (only with an invite), None (open on localhost).
+    registration: bool | str | None = None
+    #: What accounts do with messages from strangers unless they chose: see STRANGER_POLICIES.
+    strangers_policy: str = "limit"
     storage: str | None = None
     modules: tuple[str, ...] = DEFAULT_MODULES
     limits: Limits = field(default_factory=Limits)
@@ -102,16 +136,46 @@ class Config:
         return self.storage or f"sqlite:///{(self.data_dir / 'ironwall.db').resolve()}"
 
     def registration_open(self, domain: str) -> bool:
-        """In-band registration is open on ``localhost`` unless configured otherwise."""
+        """True if in-band registration is possible on ``domain`` (openly or by invite)."""
+        return self.registration_mode(domain) != "closed"
+
+    def registration_mode(self, domain: str) -> str:
+        """ "open", "invite" or "closed"; by default open on ``localhost`` only."""
         if self.registration is None:
-            return domain == "localhost"
-        return self.registration
+            return "open" if domain == "localhost" else "closed"
+        if self.registration == "invite":
+            return "invite"
+        return "open" if self.registration is True else "closed"
 
 
 def _expect(value: Any, kind: type | tuple[type, ...], name: str) -> Any:
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise ConfigError(f"setting '{name}' has the wrong type ({type(value).__name__})")
     return value
+
+
+def _registration(value: Any) -> bool | str:
+    if isinstance(value, bool):
+        return value
+    if value == "invite":
+        return "invite"
+    raise ConfigError("setting 'registration' must be true, false or \"invite\"")
+
+
+def _one_of(value: Any, choices: tuple[str, ...], name: str) -> str:
+    if value not in choices:
+        listed = ", ".join(f'"{choice}"' for choice in choices)
+        raise ConfigError(f"setting '{name}' must be one of {listed}")
+    return str(value)
+
+
+def _check_shares(limits: Limits) -> Limits:
+    for entry in dataclasses.fields(Limits):
+        if "_share" in entry.name and not 0 <= getattr(limits, entry.name) <= 1:
+            raise ConfigError(
+                f"limit '{entry.name}' is a part of a quota: give a number from 0 to 1"
+            )
+    return limits
 
 
 def load_config(path: Path | None, **overrides: Any) -> Config:
@@ -147,8 +211,12 @@ def load_config(path: Path | None, **overrides: Any) -> Config:
             values["listeners"] = tuple(listeners)
         elif key in ("data_dir", "certificate", "private_key"):
             values[key] = Path(_expect(value, str, key))
-        elif key in ("tls_required", "registration"):
+        elif key == "tls_required":
             values[key] = _expect(value, bool, key)
+        elif key == "registration":
+            values[key] = _registration(value)
+        elif key == "strangers_policy":
+            values[key] = _one_of(value, STRANGER_POLICIES, key)
         elif key in ("storage", "log_level"):
             values[key] = _expect(value, str, key)
         elif key == "modules":
@@ -164,7 +232,7 @@ def load_config(path: Path | None, **overrides: Any) -> Config:
                     raise ConfigError(f"unknown limit '{lkey}' in {path}")
                 kind = (int, float) if limit_fields[lkey] == "float" else int
                 parsed[lkey] = _expect(lvalue, kind, f"limits.{lkey}")
-            values["limits"] = Limits(**parsed)
+            values["limits"] = _check_shares(Limits(**parsed))
     data_dir = overrides.pop("data_dir", None)
     domain = overrides.pop("domain", None)
     host = overrides.pop("host", None)

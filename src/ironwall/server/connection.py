@@ -39,6 +39,7 @@ from ironwall.proto.events import (
 )
 from ironwall.proto.jid import JID, InvalidJID
 from ironwall.proto.sm import StreamManagement
+from ironwall.proto.stanza import error_reply
 from ironwall.proto.stream import ServerStream, State
 from ironwall.server.session import Session
 
@@ -62,7 +63,8 @@ _GUESSES = frozenset({"not-authorized", "invalid-authzid"})
 
 
 class PreAuthRequest:
-    """An in-band registration request from a connection that has not logged in."""
+    """An in-band registration request (or its invite token) from a connection that has
+    not logged in."""
 
     def __init__(self, connection: ClientConnection, stanza: Element, domain: str) -> None:
         self.connection = connection
@@ -232,7 +234,11 @@ class ClientConnection(asyncio.Protocol):
             elif isinstance(event, PreAuthStanza):
                 assert self.stream.domain is not None
                 request = PreAuthRequest(self, event.stanza, self.stream.domain)
-                await self.server.hooks.fire("iq-preauth/jabber:iq:register", request)
+                payload_ns = event.stanza[0].tag[1:].partition("}")[0]
+                if not await self.server.hooks.fire(f"iq-preauth/{payload_ns}", request):
+                    reply = error_reply(event.stanza, "service-unavailable")
+                    if reply is not None:
+                        request.reply(reply)
             elif isinstance(event, AckRequested):
                 # Every stanza before the <r/> has been routed (and stored) by now.
                 self.stream.send_ack(event.handled)

@@ -27,6 +27,9 @@ class Module:
     account_features: ClassVar[tuple[str, ...]] = ()
     #: Top-level elements (Clark names) that bound streams may send to this module.
     extension_nonzas: ClassVar[tuple[str, ...]] = ()
+    #: Payload namespaces of iq sets this module answers before login, where in-band
+    #: registration is open (as ``iq-preauth/{namespace}``).
+    preauth_namespaces: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, server: Server) -> None:
         self.server = server
@@ -39,4 +42,8 @@ class Module:
 
     def stream_features(self) -> list[Element]:
         """Elements to add to ``<stream:features>`` after authentication."""
+        return []
+
+    def preauth_features(self, domain: str) -> list[Element]:
+        """Elements to add to ``<stream:features>`` before login, where registration is open."""
         return []

@@ -2,7 +2,8 @@
 
 A login reads the roster three times (the roster get, the initial presence broadcast,
 and the probes of contacts) and the subscription requests once; every archived message
-reads both parties' archiving preferences. For online accounts those reads are served
+reads both parties' archiving preferences, and every message to an account looks the
+sender up in its roster (is it a stranger?). For online accounts those reads are served
 from memory. Every write goes to storage first and then drops the memory copy, so the
 next read loads what storage holds.
 """
@@ -64,11 +65,18 @@ class OnlineMap:
 
     def __init__(self, store: MapStore, is_online: Callable[[str], bool]) -> None:
         self._store = store
+        self._is_online = is_online
         self._cache: OnlineCache[str, dict[str, JSONValue]] = OnlineCache(is_online)
 
     async def get(self, owner: str, key: str) -> JSONValue | None:
-        """The value under ``key``, or None."""
+        """The value under ``key``, or None.
+
+        For an online owner the first read loads all of the owner's keys, so that the
+        next reads (one per message for the roster) need no storage round trip.
+        """
         cached = self._cache.peek(owner)
+        if cached is None and self._is_online(owner):
+            cached = await self._cache.read(owner, lambda: self._store.get_all(owner))
         if cached is not None:
             return cached.get(key)
         return await self._store.get(owner, key)

@@ -14,6 +14,8 @@ from ironwall.storage.interface import (
     QuotaExceeded,
     StorageDriver,
     StorageError,
+    UnknownItem,
+    Usage,
 )
 from ironwall.storage.sqlite import SQLiteDriver
 from ironwall.storage.url import open_driver
@@ -28,5 +30,7 @@ __all__ = [
     "SQLiteDriver",
     "StorageDriver",
     "StorageError",
+    "UnknownItem",
+    "Usage",
     "open_driver",
 ]

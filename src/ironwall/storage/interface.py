@@ -26,6 +26,8 @@ __all__ = [
     "QuotaExceeded",
     "StorageDriver",
     "StorageError",
+    "UnknownItem",
+    "Usage",
     "check_owner",
     "check_store_name",
 ]
@@ -44,12 +46,26 @@ class QuotaExceeded(StorageError):
     """``ArchiveStore.append`` refused an item because the owner already holds ``max_items``."""
 
 
+class UnknownItem(ValueError):
+    """An ``after_id`` or ``before_id`` names no item of that owner in that store (any more)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """How much of an archive store some items take: how many, and their payloads' bytes."""
+
+    items: int = 0
+    bytes: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class ArchiveItem:
     """One entry of an archive store, as appended."""
 
     id: str
-    """Opaque and unique; sorting ids as strings gives insertion order (RSM paging)."""
+    """Opaque and unique per owner and store; it reveals nothing about other owners' items,
+    nor when or in what order it was appended (ids are XEP-0359 stanza-ids and RSM cursors
+    that users see). The order of items is what ``query`` returns."""
     owner: str
     with_jid: str
     """The other party (bare JID), or "" when the item has none."""
@@ -130,16 +146,28 @@ class ArchiveStore(Protocol):
         limit: int | None = None,
         reverse: bool = False,
     ) -> list[ArchiveItem]:
-        """Return the owner's items matching every given filter, in id order.
+        """Return the owner's items matching every given filter, in insertion order.
 
-        ``start`` and ``end`` are inclusive; ``after_id`` and ``before_id`` are exclusive
-        and need not name an existing item. ``reverse`` sorts newest first, so
-        ``limit=n, reverse=True`` is the last page of n items (RSM ``<before/>``).
+        ``start`` and ``end`` are inclusive. ``after_id`` and ``before_id`` are exclusive and
+        must name an item the owner holds in this store: a deleted or another owner's id
+        raises ``UnknownItem`` (so a cursor cannot probe positions it was never given), a
+        malformed one ``ValueError``. ``reverse`` sorts newest first, so ``limit=n,
+        reverse=True`` is the last page of n items (RSM ``<before/>``).
         """
         ...
 
     async def count(self, owner: str, *, with_jid: str | None = None) -> int:
         """Number of the owner's items, optionally only those with ``with_jid``."""
+        ...
+
+    async def usage(self, owner: str, *, before: float | None = None) -> dict[str, Usage]:
+        """What the owner's items take, per ``with_jid`` (only those holding items).
+
+        Bytes are those of the payloads in UTF-8; with ``before``, only items whose time
+        is < ``before`` count. It reads every item of the owner (in steps, so other work
+        goes on meanwhile): for loading quota accounting once, not for asking before every
+        append.
+        """
         ...
 
     async def owners(self) -> set[str]:

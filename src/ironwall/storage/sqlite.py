@@ -24,7 +24,6 @@ import asyncio
 import json
 import math
 import os
-import re
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
@@ -33,6 +32,7 @@ from typing import Any, ClassVar
 
 import aiosqlite
 
+from ironwall.storage.archive_ids import ArchiveIds
 from ironwall.storage.interface import (
     ArchiveItem,
     ArchiveStore,
@@ -41,6 +41,8 @@ from ironwall.storage.interface import (
     MapStore,
     QuotaExceeded,
     StorageError,
+    UnknownItem,
+    Usage,
     check_owner,
     check_store_name,
 )
@@ -49,7 +51,9 @@ from ironwall.storage.sqlite_schema import MIGRATIONS, Migration
 __all__ = ["SQLiteDriver"]
 
 _Row = tuple[Any, ...]
-_ID = re.compile(r"[0-9a-f]{16}")
+# Items read per statement by ArchiveStore.usage, so that other work gets the connection
+# in between however large an archive is.
+_USAGE_CHUNK = 2000
 # Enough for every shape of archive query (with_jid/start/end/after/before/limit/order).
 _STATEMENT_CACHE = 256
 
@@ -75,6 +79,7 @@ class SQLiteDriver:
         self._opening = asyncio.Lock()
         # Archive rows waiting for the next group commit, and the task writing them.
         self._appends: list[tuple[tuple[object, ...], asyncio.Future[int]]] = []
+        self._ids: ArchiveIds | None = None
         self._append_writer: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
@@ -97,6 +102,7 @@ class SQLiteDriver:
                 await self._configure(conn)
             self._conn = conn
             await self._migrate()
+            self._ids = await self._load_ids()
         except BaseException:
             self._conn = None
             await conn.close()
@@ -174,6 +180,20 @@ class SQLiteDriver:
                     (version, time.time()),
                 )
 
+    async def _load_ids(self) -> ArchiveIds:
+        rows = await self._fetch("SELECT key, legacy_until FROM archive_ids WHERE id = 1")
+        key, legacy_until = rows[0]
+        return ArchiveIds(bytes(key), int(legacy_until))
+
+    @property
+    def ids(self) -> ArchiveIds:
+        """How archive row ids and the ids users see map to each other."""
+        if self._ids is None:
+            raise StorageError(
+                f"the storage driver for {self._path} is not open; call open() first"
+            )
+        return self._ids
+
     def _require_open(self) -> aiosqlite.Connection:
         if self._conn is None:
             raise StorageError(
@@ -206,7 +226,7 @@ class SQLiteDriver:
                     return int(cursor.rowcount)
 
     async def _append_row(self, values: tuple[object, ...]) -> int:
-        """Insert one archive row and return its id once it is committed.
+        """Insert one archive row and return its rowid once it is committed.
 
         Group commit: rows appended while a commit is under way wait and go together in
         the next transaction, so a busy server pays one fsync per batch rather than one
@@ -236,7 +256,7 @@ class SQLiteDriver:
             self._append_writer = None
 
     async def _insert_rows(self, rows: list[tuple[object, ...]]) -> int:
-        """Insert ``rows`` in one transaction; return the id of the first."""
+        """Insert ``rows`` in one transaction; return the rowid of the first."""
         async with self._transaction() as conn:
             await conn.executemany(
                 "INSERT INTO archive (store, owner, with_jid, stamp, payload) "
@@ -345,7 +365,8 @@ class _MapStore:
 
 
 class _ArchiveStore:
-    """An ``ArchiveStore`` in the ``archive`` table; ids are the rowid as 16 hex digits."""
+    """An ``ArchiveStore`` in the ``archive`` table; ids are rowids under the database's
+    key (``archive_ids``), and the rowid gives the order."""
 
     def __init__(self, driver: SQLiteDriver, name: str) -> None:
         self._db = driver
@@ -364,8 +385,9 @@ class _ArchiveStore:
         check_owner(owner)
         stamp = time.time() if when is None else _check_time(when, "when")
         values = (self._name, owner, with_jid, stamp, payload)
+        ids = self._db.ids
         if max_items is None:
-            return _format_id(await self._db._append_row(values))
+            return ids.format(await self._db._append_row(values))
         if max_items < 0:
             raise ValueError("max_items must not be negative")
         # Count and insert in one statement, so two processes cannot both pass the check.
@@ -381,7 +403,7 @@ class _ArchiveStore:
                 f"archive store {self._name!r} already holds the limit of {max_items} "
                 "items for this owner; nothing was stored. Deliver or delete items first"
             )
-        return _format_id(rows[0][0])
+        return ids.format(int(rows[0][0]))
 
     async def query(
         self,
@@ -402,12 +424,21 @@ class _ArchiveStore:
             ("with_jid = ?", with_jid),
             ("stamp >= ?", None if start is None else _check_time(start, "start")),
             ("stamp <= ?", None if end is None else _check_time(end, "end")),
-            ("id > ?", None if after_id is None else _parse_id(after_id)),
-            ("id < ?", None if before_id is None else _parse_id(before_id)),
         ):
             if value is not None:
                 where.append(clause)
                 params.append(value)
+        cursors = []
+        for operator, item_id in ((">", after_id), ("<", before_id)):
+            if item_id is not None:
+                rowid = self._db.ids.parse(item_id)
+                if rowid is None:
+                    raise UnknownItem(f"{item_id!r} names no item of this owner in this store")
+                cursors.append((item_id, rowid))
+                # A row of another owner (or deleted) makes the subquery NULL and the page
+                # empty; only then is it worth asking whether the row exists (below).
+                where.append(f"id {operator} ({_OWN_ROW})")
+                params += [rowid, owner, self._name]
         sql = (
             "SELECT id, with_jid, stamp, payload FROM archive "  # noqa: S608 - fixed fragments only
             f"WHERE {' AND '.join(where)} ORDER BY id {'DESC' if reverse else 'ASC'}"
@@ -418,7 +449,14 @@ class _ArchiveStore:
             sql += " LIMIT ?"
             params.append(limit)
         rows = await self._db._fetch(sql, params)
+        if not rows and cursors:
+            await self._require_keys(owner, cursors)
         return [self._item(owner, row) for row in rows]
+
+    async def _require_keys(self, owner: str, cursors: list[tuple[str, int]]) -> None:
+        for item_id, rowid in cursors:
+            if not await self._db._fetch(_OWN_ROW, (rowid, owner, self._name)):
+                raise UnknownItem(f"{item_id!r} names no item of this owner in this store")
 
     async def count(self, owner: str, *, with_jid: str | None = None) -> int:
         """Number of the owner's items, optionally only those with ``with_jid``."""
@@ -433,6 +471,33 @@ class _ArchiveStore:
                 (check_owner(owner), self._name, with_jid),
             )
         return int(rows[0][0])
+
+    async def usage(self, owner: str, *, before: float | None = None) -> dict[str, Usage]:
+        """What the owner's items take, per ``with_jid``; see ``ArchiveStore.usage``."""
+        check_owner(owner)
+        older = "" if before is None else "AND stamp < ? "
+        until = () if before is None else (_check_time(before, "before"),)
+        usage: dict[str, Usage] = {}
+        after = -1
+        while True:
+            # The rowid that ends the next chunk, then what the chunk holds.
+            ends = await self._db._fetch(
+                "SELECT id FROM archive WHERE owner = ? AND store = ? AND id > ? "
+                "ORDER BY id LIMIT 1 OFFSET ?",
+                (owner, self._name, after, _USAGE_CHUNK - 1),
+            )
+            last = int(ends[0][0]) if ends else None
+            rows = await self._db._fetch(
+                "SELECT with_jid, count(*), sum(length(CAST(payload AS BLOB))) FROM archive "  # noqa: S608 - fixed fragments only
+                f"WHERE owner = ? AND store = ? AND id > ? AND id <= ? {older}GROUP BY with_jid",
+                (owner, self._name, after, _MAX_ROWID if last is None else last, *until),
+            )
+            for jid, items, size in rows:
+                so_far = usage.get(str(jid), Usage())
+                usage[str(jid)] = Usage(so_far.items + int(items), so_far.bytes + int(size))
+            if last is None:
+                return usage
+            after = last
 
     async def owners(self) -> set[str]:
         """Every owner holding at least one item in this store."""
@@ -458,8 +523,9 @@ class _ArchiveStore:
                 return 0
             # One JSON array parameter keeps the SQL text (and prepared statement) fixed
             # however many ids there are, and stays under SQLite's parameter limit.
+            rowids = [self._db.ids.parse(item_id) for item_id in ids]
             where.append("id IN (SELECT value FROM json_each(?))")
-            params.append(json.dumps([_parse_id(item_id) for item_id in ids]))
+            params.append(json.dumps([rowid for rowid in rowids if rowid is not None]))
         if before is not None:
             where.append("stamp < ?")
             params.append(_check_time(before, "before"))
@@ -478,11 +544,14 @@ class _ArchiveStore:
         # RETURNING gives rows in no defined order.
         return [self._item(owner, row) for row in sorted(rows)]
 
-    @staticmethod
-    def _item(owner: str, row: _Row) -> ArchiveItem:
-        item_id, with_jid, stamp, payload = row
+    def _item(self, owner: str, row: _Row) -> ArchiveItem:
+        rowid, with_jid, stamp, payload = row
         return ArchiveItem(
-            id=_format_id(item_id), owner=owner, with_jid=with_jid, when=stamp, payload=payload
+            id=self._db.ids.format(rowid),
+            owner=owner,
+            with_jid=with_jid,
+            when=stamp,
+            payload=payload,
         )
 
 
@@ -495,14 +564,8 @@ def _decode(text: str) -> JSONValue:
     return value
 
 
-def _format_id(rowid: int) -> str:
-    return f"{rowid:016x}"
-
-
-def _parse_id(item_id: str) -> int:
-    if not _ID.fullmatch(item_id):
-        raise ValueError(f"{item_id!r} is not an archive item id of this store")
-    return int(item_id, 16)
+_OWN_ROW = "SELECT id FROM archive WHERE id = ? AND owner = ? AND store = ?"
+_MAX_ROWID = 2**63 - 1
 
 
 def _check_time(value: float, name: str) -> float:

@@ -15,6 +15,18 @@ an index entry ends with the rowid, which is the item id, so (owner, store) and
 sort of the whole conversation per page (17 ms for a rare contact); time ranges get
 their own (owner, store, stamp) instead. No ANALYZE: without statistics SQLite's planner
 picks these indexes; with them it preferred scans for time ranges (25 ms).
+
+Archive ids (step 2): what users see of an item is not its rowid, which counts every
+item of every owner and so told anyone the server's message volume and the order of
+their items among everybody else's, but the rowid under a keyed permutation (AES-128 of
+one block; the key, 16 random bytes, is made by this step and kept in ``archive_ids``).
+So ids are unguessable and unordered, and still name the row directly: no column and no
+index, which a random id per row would need (measured: an index of random keys cost a
+quarter of the messages a server carries with its archive on). Rows that existed before
+this step keep their old ids (their rowid in 16 hex digits, up to ``legacy_until``),
+because clients hold those as stanza-ids and RSM cursors; they revealed only what was
+already revealed. The key sits in the database: who holds the database can order the
+ids, and holds the archive itself anyway.
 """
 
 from __future__ import annotations
@@ -62,5 +74,20 @@ MIGRATIONS: Sequence[Migration] = (
         "CREATE INDEX archive_owner ON archive (owner, store)",
         "CREATE INDEX archive_with ON archive (owner, store, with_jid)",
         "CREATE INDEX archive_stamp ON archive (owner, store, stamp)",
+    ),
+    # 2: opaque archive ids (see above).
+    (
+        """
+        CREATE TABLE archive_ids (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            key BLOB NOT NULL,
+            legacy_until INTEGER NOT NULL
+        )
+        """,
+        """
+        INSERT INTO archive_ids
+        SELECT 1, randomblob(16), coalesce(max(seq), 0)
+        FROM sqlite_sequence WHERE name = 'archive'
+        """,
     ),
 )

@@ -34,6 +34,21 @@ async def test_an_online_owner_is_read_from_memory_until_a_write(driver: Storage
     assert await cached.get_all(ALICE) == {}
 
 
+async def test_one_key_of_an_online_owner_loads_them_all(driver: StorageDriver) -> None:
+    """The roster is looked up for every message: only the first lookup reads storage."""
+    store = driver.map("roster")
+    cached = OnlineMap(store, lambda owner: owner == ALICE)
+    await store.set(ALICE, "carol@localhost", 1)
+    assert await cached.get(ALICE, "dave@localhost") is None
+    await store.set(ALICE, "dave@localhost", 2)  # behind the cache's back
+    assert await cached.get(ALICE, "dave@localhost") is None
+    assert await cached.get(ALICE, "carol@localhost") == 1
+    await store.set(BOB, "carol@localhost", 3)
+    assert await cached.get(BOB, "carol@localhost") == 3
+    await store.set(BOB, "carol@localhost", 4)
+    assert await cached.get(BOB, "carol@localhost") == 4
+
+
 async def test_an_offline_owner_is_always_read_from_storage(driver: StorageDriver) -> None:
     store = driver.map("roster")
     cached = OnlineMap(store, lambda owner: owner == ALICE)

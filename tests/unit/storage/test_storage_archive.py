@@ -14,6 +14,8 @@ from ironwall.storage import (
     QuotaExceeded,
     StorageDriver,
     StorageError,
+    UnknownItem,
+    Usage,
 )
 
 OpenDriver = Callable[[], Awaitable[StorageDriver]]
@@ -48,13 +50,26 @@ async def test_append_then_query_returns_items_in_order(driver: StorageDriver) -
     assert (two.id, two.owner, two.with_jid, two.payload) == (second, ALICE, "", "<presence/>")
 
 
-async def test_ids_are_unique_and_sort_in_insertion_order(driver: StorageDriver) -> None:
+async def test_ids_are_unique_and_items_come_in_insertion_order(driver: StorageDriver) -> None:
     store = driver.archive("mam")
-    # Enough items to cross digit-count boundaries of a naive decimal or hex rendering.
     ids = await fill(store, 40)
     assert len(set(ids)) == 40
-    assert sorted(ids) == ids
     assert [item.id for item in await store.query(ALICE)] == ids
+
+
+async def test_ids_reveal_no_order_and_no_volume(driver: StorageDriver) -> None:
+    """Ids are stanza-ids and RSM cursors users see: neither their order nor their values
+    may tell how many items the server stored, for anyone, in between."""
+    mam = driver.archive("mam")
+    alice = [await mam.append(ALICE, f"a{i}") for i in range(30)]
+    # Many items of others in between, as on a busy server.
+    await asyncio.gather(*(mam.append(BOB, f"b{i}") for i in range(200)))
+    alice += [await mam.append(ALICE, f"a{30 + i}") for i in range(30)]
+    assert [item.id for item in await mam.query(ALICE)] == alice
+    # Neither as text nor as numbers do the ids follow the order of the items (60 random
+    # ids come out sorted with a chance of 1 in 60!), so their differences count nothing.
+    assert sorted(alice) != alice
+    assert sorted(alice, key=lambda item_id: (len(item_id), item_id)) != alice
 
 
 async def test_ids_are_never_reused(driver: StorageDriver) -> None:
@@ -63,7 +78,6 @@ async def test_ids_are_never_reused(driver: StorageDriver) -> None:
     await store.pop_all(ALICE)
     new = await store.append(ALICE, "b")
     assert new != old
-    assert new > old
 
 
 async def test_default_time_is_now(driver: StorageDriver) -> None:
@@ -176,12 +190,27 @@ async def test_after_and_before_together(driver: StorageDriver) -> None:
     assert [item.id for item in filtered] == [ids[3], ids[6]]
 
 
-async def test_paging_from_a_deleted_item(driver: StorageDriver) -> None:
+async def test_paging_from_an_unknown_item_is_refused(driver: StorageDriver) -> None:
+    """A cursor must name an item the owner holds: a deleted one, one of another owner or
+    another store, or a made-up one would otherwise let a user probe positions."""
     store = driver.archive("mam")
     ids = await fill(store, 5)
+    bobs = await fill(store, 2, owner=BOB)
+    offline = await driver.archive("offline").append(ALICE, "x")
     assert await store.delete(ALICE, ids=[ids[2]]) == 1
-    assert [item.id for item in await store.query(ALICE, after_id=ids[2])] == ids[3:]
-    assert [item.id for item in await store.query(ALICE, before_id=ids[2])] == ids[:2]
+    for unknown in (ids[2], bobs[0], offline, "0" * 16, "7" * 16):
+        with pytest.raises(UnknownItem, match="names no item"):
+            await store.query(ALICE, after_id=unknown)
+        with pytest.raises(UnknownItem):
+            await store.query(ALICE, before_id=unknown, reverse=True, limit=0)
+        with pytest.raises(UnknownItem):
+            await store.query(ALICE, after_id=ids[0], before_id=unknown)
+    # An UnknownItem is a ValueError: the caller's cursor is wrong, the database is fine.
+    assert issubclass(UnknownItem, ValueError)
+    # Known cursors with nothing beyond them are an empty page, not an error.
+    assert await store.query(ALICE, after_id=ids[4]) == []
+    assert await store.query(ALICE, after_id=ids[1], before_id=ids[3]) == []
+    assert await store.query(ALICE, with_jid="nobody@x", after_id=ids[0]) == []
 
 
 async def test_limit_zero_and_negative(driver: StorageDriver) -> None:
@@ -192,7 +221,10 @@ async def test_limit_zero_and_negative(driver: StorageDriver) -> None:
         await store.query(ALICE, limit=-1)
 
 
-@pytest.mark.parametrize("bad", ["", "zz", "1", "0000000000000001x", "GGGGGGGGGGGGGGGG"])
+@pytest.mark.parametrize(
+    "bad",
+    ["", "zz", "1", "0000000000000001x", "GGGGGGGGGGGGGGGG", "A" * 32, "0" * 20, "0" * 31],
+)
 async def test_malformed_id_is_refused(driver: StorageDriver, bad: str) -> None:
     store = driver.archive("mam")
     await fill(store, 1)
@@ -345,6 +377,49 @@ async def test_quota_holds_across_processes(open_new: OpenDriver) -> None:
     await asyncio.gather(send(first, "a"), send(second, "b"))
     assert await first.archive("offline").count(ALICE) == 10
     assert refused == 20
+
+
+async def test_usage_counts_items_and_bytes_per_contact(driver: StorageDriver) -> None:
+    store = driver.archive("offline")
+    assert await store.usage(ALICE) == {}
+    await store.append(ALICE, "abc", with_jid=BOB)
+    await store.append(ALICE, "défg", with_jid=BOB)  # é is two bytes in UTF-8
+    await store.append(ALICE, "x" * 100, with_jid=CAROL)
+    await store.append(ALICE, "no contact")
+    await store.append(BOB, "other owner", with_jid=ALICE)
+    await driver.archive("mam").append(ALICE, "other store", with_jid=BOB)
+    assert await store.usage(ALICE) == {
+        BOB: Usage(items=2, bytes=8),
+        CAROL: Usage(items=1, bytes=100),
+        "": Usage(items=1, bytes=10),
+    }
+    await store.append(ALICE, "later", with_jid=BOB, when=time.time() + 3600)
+    # What counted before a time: without the item appended "later".
+    assert (await store.usage(ALICE, before=time.time() + 60))[BOB] == Usage(items=2, bytes=8)
+    assert (await store.usage(ALICE))[BOB] == Usage(items=3, bytes=13)
+    await store.delete(ALICE, ids=[(await store.query(ALICE, with_jid=BOB))[-1].id])
+    await store.delete(ALICE, ids=[(await store.query(ALICE, with_jid=CAROL))[0].id])
+    assert CAROL not in await store.usage(ALICE)
+    await store.delete(ALICE, before=time.time() + 1, ids=[(await store.query(ALICE))[0].id])
+    assert (await store.usage(ALICE))[BOB] == Usage(items=1, bytes=5)
+    await store.pop_all(ALICE)
+    assert await store.usage(ALICE) == {}
+    assert await store.count(ALICE) == 0
+    await driver.delete_owner(BOB)
+    assert await store.usage(BOB) == {}
+
+
+async def test_usage_is_exact_under_concurrent_appends(open_new: OpenDriver) -> None:
+    """Group commits in one driver and appends from another process all count."""
+    first, second = await open_new(), await open_new()
+    payloads_ = [f"<m>{'x' * i}</m>" for i in range(100)]
+    await asyncio.gather(
+        *(first.archive("mam").append(ALICE, p, with_jid=BOB) for p in payloads_[::2]),
+        *(second.archive("mam").append(ALICE, p, with_jid=BOB) for p in payloads_[1::2]),
+    )
+    expected = Usage(items=100, bytes=sum(len(p) for p in payloads_))
+    assert await first.archive("mam").usage(ALICE) == {BOB: expected}
+    assert await first.archive("mam").count(ALICE) == 100
 
 
 async def test_store_satisfies_protocol(driver: StorageDriver) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import re
 import sqlite3
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ironwall.storage import SQLiteDriver, StorageError
+from ironwall.storage import SQLiteDriver, StorageError, UnknownItem, Usage
 from ironwall.storage.sqlite_schema import MIGRATIONS
 
 ALICE = "alice@localhost"
@@ -143,6 +144,77 @@ async def test_failed_migration_rolls_back_completely(tmp_path: Path) -> None:
     assert "probe" not in tables(path)
     with pytest.raises(StorageError, match="not open"):
         await broken.kv("accounts").get(ALICE)
+
+
+async def test_archive_rows_from_schema_one_keep_their_ids(tmp_path: Path) -> None:
+    """Clients hold archive ids as stanza-ids and RSM cursors: after the upgrade to random
+    ids, the old ones still name the same items and page from them."""
+    path = tmp_path / "v1.db"
+    with raw(path) as conn:
+        # The database as the Ironwall of schema step 1 left it.
+        for statement in (
+            "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied REAL NOT NULL)",
+            *MIGRATIONS[0],
+            "INSERT INTO schema_version VALUES (1, 0)",
+        ):
+            conn.execute(statement)
+        for i in range(3):
+            conn.execute(
+                "INSERT INTO archive (store, owner, with_jid, stamp, payload) "
+                "VALUES ('mam', ?, '', ?, ?)",
+                (ALICE, 1000.0 + i, f"old{i}"),
+            )
+    old_ids = [f"{rowid:016x}" for rowid in (1, 2, 3)]
+    driver = SQLiteDriver(path)
+    await driver.open()
+    try:
+        mam = driver.archive("mam")
+        new_id = await mam.append(ALICE, "new")
+        items = await mam.query(ALICE)
+        assert [(i.id, i.payload) for i in items] == [
+            *zip(old_ids, ("old0", "old1", "old2"), strict=True),
+            (new_id, "new"),
+        ]
+        assert [i.payload for i in await mam.query(ALICE, after_id=old_ids[1])] == ["old2", "new"]
+        assert [i.payload for i in await mam.query(ALICE, before_id=new_id)] == [
+            "old0",
+            "old1",
+            "old2",
+        ]
+        # The old rows count in the quota accounting from the start.
+        assert await mam.usage(ALICE) == {"": Usage(items=4, bytes=15)}
+        assert await mam.delete(ALICE, ids=[old_ids[0]]) == 1
+        assert await mam.count(ALICE) == 3
+    finally:
+        await driver.close()
+    assert schema_version(path) == CURRENT
+
+
+async def test_new_archive_ids_are_rowids_under_the_databases_key(tmp_path: Path) -> None:
+    path = tmp_path / "ids.db"
+    driver = SQLiteDriver(path)
+    await driver.open()
+    try:
+        mam = driver.archive("mam")
+        ids = await asyncio.gather(*(mam.append(ALICE, "x") for _ in range(50)))
+        # Rows 1 to 50, yet nothing of a counter shows: the ids share no prefix.
+        assert all(re.fullmatch("[0-9a-f]{32}", item_id) for item_id in ids)
+        assert len({item_id[:4] for item_id in ids}) > 40
+        # A made-up id, and an old-style one (there were no rows before this schema).
+        for made_up in ("0123456789abcdef" * 2, f"{1:016x}"):
+            with pytest.raises(UnknownItem):
+                await mam.query(ALICE, after_id=made_up)
+    finally:
+        await driver.close()
+    # Another database has another key: the same rows get other ids.
+    other = SQLiteDriver(tmp_path / "other.db")
+    await other.open()
+    try:
+        assert await other.archive("mam").append(ALICE, "x") != ids[0]
+    finally:
+        await other.close()
+    with raw(path) as conn:
+        assert conn.execute("SELECT length(key) FROM archive_ids").fetchall() == [(16,)]
 
 
 async def test_database_file_is_private(tmp_path: Path) -> None:
@@ -290,6 +362,10 @@ async def test_no_statement_scans_a_whole_table(tmp_path: Path) -> None:
             )
         await mam.count(ALICE)
         await mam.count(ALICE, with_jid="b@x")
+        await mam.usage(ALICE)
+        await mam.usage(ALICE, before=2.0)
+        with contextlib.suppress(UnknownItem):
+            await mam.query(ALICE, after_id="0" * 16)
         await mam.delete(ALICE, ids=ids[:1], before=5.0)
         await mam.delete(ALICE, before=1.5)
         await mam.delete(ALICE)
@@ -312,7 +388,8 @@ async def test_no_statement_scans_a_whole_table(tmp_path: Path) -> None:
     with raw(path) as conn:
         for statement in statements:
             plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {statement}")]
-            assert not [step for step in plan if re.match(r"SCAN (archive|kv|map)\b", step)], (
+            scans = r"SCAN (archive|kv|map)\b"
+            assert not [step for step in plan if re.match(scans, step)], (
                 statement,
                 plan,
             )

@@ -8,6 +8,11 @@ send OX ciphertext, so that is all the archive holds. The recipient's copy gets 
 XEP-0359 ``<stanza-id by='user@domain'/>`` whose id is the archive id; stanza-ids
 naming a local JID that arrive from a client are removed first (they would be forged).
 
+Each account's archive has a quota in bytes, of which strangers' messages may take only a
+share (``mam_quota.py``); above it messages are delivered without being archived. A
+message that offline storage refused (``offline-refused``) is taken out again, so the
+archive never holds what the sender was told was not delivered.
+
 Queries filter by contact (``with``: bare or full JID) and time (``start``, ``end``,
 inclusive) and page with RSM (``max``, ``after``, ``before``, an empty ``before`` for
 the last page, ``<flip-page/>``). Preferences (``<prefs default='always|never|roster'>``
@@ -40,6 +45,7 @@ from ironwall.server.modules.mam_query import (
     result_message,
     stamp,
 )
+from ironwall.server.modules.mam_quota import ArchiveQuota
 from ironwall.server.modules.message_kinds import SID, has_content, has_hint, message_type
 from ironwall.server.modules.roster import Roster
 from ironwall.server.online_map import OnlineCache
@@ -96,9 +102,17 @@ class Mam(Module):
         self._prefs_cache: OnlineCache[JID, Prefs] = OnlineCache(
             lambda owner: bool(self.server.router.resources(owner))
         )
+        limits = self.server.config.limits
+        self._quota = ArchiveQuota(
+            self._archive,
+            self._contacts,
+            max_bytes=limits.max_archive_bytes,
+            strangers_share=limits.archive_share_strangers,
+        )
         hooks = self.server.hooks
         hooks.on("session-closed", self._on_session_closed, priority=-1000)
         hooks.on("account-deleting", self._on_account_deleting)
+        hooks.on("offline-refused", self._on_offline_refused)
         for target in ("bare", "full"):
             hooks.on(f"message/{target}", self._on_message, priority=20)
         hooks.on(f"iq-set/self/{MAM}", self._on_set)
@@ -110,7 +124,8 @@ class Mam(Module):
             self._expiry = asyncio.create_task(self._expire_periodically())
 
     async def stop(self) -> None:
-        """Stop the expiry task."""
+        """Stop the expiry task and the reading of archive usage."""
+        await self._quota.close()
         if self._expiry is not None:
             self._expiry.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -128,17 +143,61 @@ class Mam(Module):
         owner = to.bare
         if not self.server.router.resources(owner) and not await self.server.accounts.exists(owner):
             return False
-        payload = serialize(stanza).decode()
+        serialised = serialize(stanza)
+        payload, size = serialised.decode(), len(serialised)
         sender = event.sender.bare
-        try:
-            if event.origin is not None and sender != owner and await self._wants(sender, owner):
-                await self._archive.append(str(sender), payload, with_jid=str(owner))
-            if await self._wants(owner, sender):
-                item_id = await self._archive.append(str(owner), payload, with_jid=str(sender))
+        if event.origin is not None and sender != owner and await self._wants(sender, owner):
+            await self._append(sender, owner, payload, size, stranger=False)
+        if await self._wants(owner, sender):
+            stranger = await self._is_stranger(owner, event.sender)
+            item_id = await self._append(owner, sender, payload, size, stranger=stranger)
+            if item_id is not None:
                 SubElement(stanza, _STANZA_ID, {"by": str(owner), "id": item_id})
+        return False
+
+    async def _append(
+        self, owner: JID, contact: JID, payload: str, size: int, *, stranger: bool
+    ) -> str | None:
+        """Archive the message for ``owner`` if its quota has room; return the id."""
+        if not self._quota.reserve(owner, size, stranger=stranger):
+            return None
+        try:
+            return await self._archive.append(str(owner), payload, with_jid=str(contact))
         except StorageError as exc:
+            self._quota.release(owner, size, stranger=stranger)
             # The message is still delivered: a full disk loses history, not conversation.
             log.warning("could not archive a message of %s: %s", owner, exc)
+            return None
+        except BaseException:
+            self._quota.release(owner, size, stranger=stranger)
+            raise
+
+    async def _is_stranger(self, owner: JID, sender: JID) -> bool:
+        roster = self.server.modules.get("roster")
+        return isinstance(roster, Roster) and await roster.is_stranger(owner, sender)
+
+    async def _contacts(self, owner: JID) -> set[JID]:
+        roster = self.server.modules.get("roster")
+        return (
+            {item.jid for item in await roster.items(owner)}
+            if isinstance(roster, Roster)
+            else set()
+        )
+
+    async def _on_offline_refused(self, event: StanzaEvent) -> bool:
+        """Offline storage bounced the message: the recipient's copy goes too."""
+        assert event.to is not None
+        owner = event.to.bare
+        for element in event.stanza.findall(_STANZA_ID):
+            if element.get("by") == str(owner) and (item_id := element.get("id")):
+                try:
+                    await self._archive.delete(str(owner), ids=[item_id])
+                except StorageError as exc:
+                    log.warning(
+                        "could not take a bounced message out of %s's archive: %s", owner, exc
+                    )
+                self._quota.forget(owner)
+                event.stanza.remove(element)
         return False
 
     def _remove_forged_ids(self, stanza: Element) -> None:
@@ -166,6 +225,7 @@ class Mam(Module):
 
     async def _on_account_deleting(self, account: JID) -> bool:
         self._prefs_cache.forget(account.bare)
+        self._quota.forget(account.bare)
         return False
 
     async def _wants(self, owner: JID, contact: JID) -> bool:
@@ -231,10 +291,11 @@ class Mam(Module):
     async def _query(self, event: StanzaEvent, request: Element) -> None:
         owner = event.sender.bare
         query = parse_query(request, max_page=self.server.config.limits.mam_max_page)
-        for cursor in (query.after, query.before):
-            if cursor and not await self._exists(owner, cursor):
-                raise MamError("item-not-found", "no archived message has that id")
-        page, complete = await self._page(owner, query)
+        try:
+            page, complete = await self._page(owner, query)
+        except ValueError:
+            # The store refuses a cursor that is malformed or names no item of this archive.
+            raise MamError("item-not-found", "no archived message has that id") from None
         count = None
         # A count needs its own pass over a time range or a full JID: left out there.
         with_jid = query.with_jid
@@ -290,25 +351,6 @@ class Mam(Module):
             page.reverse()
         return page, len(found) <= limit
 
-    async def _exists(self, owner: JID, item_id: str) -> bool:
-        """True if the owner's archive holds ``item_id``.
-
-        Ids are opaque to us, so: find its neighbours, then what lies between them.
-        """
-        store, name = self._archive, str(owner)
-        try:
-            later = await store.query(name, after_id=item_id, limit=1)
-            earlier = await store.query(name, before_id=item_id, limit=1, reverse=True)
-        except ValueError:
-            return False
-        between = await store.query(
-            name,
-            after_id=earlier[0].id if earlier else None,
-            before_id=later[0].id if later else None,
-            limit=1,
-        )
-        return bool(between) and between[0].id == item_id
-
     # ---------------------------------------------------------------- expiry
 
     async def expire(self) -> int:
@@ -323,6 +365,7 @@ class Mam(Module):
             # routing) for as long as it runs.
             while old := await self._archive.query(owner, end=cutoff, limit=_EXPIRY_BATCH):
                 deleted += await self._archive.delete(owner, ids=[item.id for item in old])
+                self._quota.forget(JID.parse(owner))
                 if len(old) < _EXPIRY_BATCH:
                     break
         if deleted:

@@ -19,6 +19,12 @@ from ironwall.proto.stanza import error_reply, iq_result, tag
 from ironwall.server.accounts import CREDENTIALS_CHANGED, REMOVED, AccountError
 from ironwall.server.connection import PreAuthRequest
 from ironwall.server.module import Module
+from ironwall.server.modules.registration_policy import (
+    RegistrationAttempt,
+    RegistrationLimits,
+    add_invite_form,
+    submitted_fields,
+)
 from ironwall.server.router import StanzaEvent
 
 __all__ = ["MODULE", "Register"]
@@ -43,6 +49,7 @@ class Register(Module):
 
     async def start(self) -> None:
         """Hook registration requests, before and after login."""
+        self._limits = RegistrationLimits(self.server.config.limits)
         hooks = self.server.hooks
         hooks.on(f"iq-preauth/{ns.REGISTER}", self._preauth)
         for target in ("host", "self"):
@@ -63,15 +70,21 @@ class Register(Module):
         return query
 
     async def _preauth(self, request: PreAuthRequest) -> bool:
+        # Who may register is registration_policy.py's: modes, limits, invites.
         stanza = request.stanza
         query = stanza[0]
+        invite_only = self.server.config.registration_mode(request.domain) == "invite"
         if stanza.get("type") == "get":
-            request.reply(iq_result(stanza, self._form()))
+            form = self._form()
+            if invite_only:
+                add_invite_form(form)
+            request.reply(iq_result(stanza, form))
             return True
         if query.find(tag(ns.REGISTER, "remove")) is not None:
             request.reply(_error(stanza, "not-allowed", "log in before removing an account"))
             return True
-        username, password = _field(query, "username"), _field(query, "password")
+        fields = submitted_fields(query)
+        username, password = fields.get("username"), fields.get("password")
         if not username or not password:
             request.reply(
                 _error(stanza, "not-acceptable", "a username and a password are required")
@@ -82,12 +95,28 @@ class Register(Module):
         except InvalidJID as exc:
             request.reply(_error(stanza, "jid-malformed", f"invalid username: {exc}"))
             return True
-        try:
-            await self.server.accounts.create(jid, password)
-        except AccountError as exc:
-            request.reply(_error(stanza, exc.condition, str(exc)))
+        attempt = RegistrationAttempt(request, jid, fields.get("token") or None)
+        await self.server.hooks.fire("account-registering", attempt)
+        if attempt.refusal is None and invite_only and not attempt.invited:
+            attempt.refuse(
+                "not-allowed",
+                "this server registers accounts only with an invite; ask its administrator "
+                "for an invite link",
+            )
+        if attempt.refusal is None and not attempt.invited:
+            self._limits.count(attempt)
+        if attempt.refusal is None:
+            try:
+                await self.server.accounts.create(jid, password)
+            except AccountError as exc:
+                attempt.refuse(exc.condition, str(exc))
+        if attempt.refusal is not None:
+            for undo in reversed(attempt.undo):
+                await undo()
+            request.reply(_error(stanza, *attempt.refusal))
             return True
-        log.info("account %s registered from %s", jid, request.connection.address)
+        how = "with an invite " if attempt.invited else ""
+        log.info("account %s registered %sfrom %s", jid, how, request.connection.address)
         request.reply(iq_result(stanza))
         return True
 

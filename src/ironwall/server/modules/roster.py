@@ -159,6 +159,14 @@ class Roster(Module):
         record = await self._items.get(str(owner), str(contact))
         return None if record is None else RosterItem.from_record(contact, record)
 
+    async def is_stranger(self, owner: JID, sender: JID) -> bool:
+        """True if ``sender`` is neither the owner's own account, nor a server (a JID
+        without a local part), nor in the owner's roster in any state (a pending request
+        the owner sent counts: the owner asked for the contact)."""
+        if sender.local is None or sender.bare == owner:
+            return False
+        return await self._items.get(str(owner), str(sender.bare)) is None
+
     async def items(self, owner: JID) -> list[RosterItem]:
         """The owner's whole roster."""
         records = await self._items.get_all(str(owner))
