@@ -305,3 +305,11 @@ def test_newcomer_walk_through(world: World) -> None:
     assert "KEY REVOKED (account compromised)" in listed
     refused = _error(bob_new.run("send", alice.jid, "are you there?"))
     assert "compromised" in refused
+
+
+def test_strangers_can_be_refused_from_the_command_line(world: World) -> None:
+    alice = world.user("alice", "laptop", ALICE)
+    _ok(alice.run("account", "create", alice.jid, *world.common))
+    assert "a few per minute at most" in _ok(alice.run("account", "strangers"))
+    assert ": refused." in _ok(alice.run("account", "strangers", "refuse"))
+    assert ": refused." in _ok(alice.run("account", "strangers"))

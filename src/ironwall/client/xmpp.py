@@ -18,9 +18,12 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
+from xml.sax.saxutils import quoteattr
 
 import slixmpp
 from slixmpp.exceptions import IqError, IqTimeout
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher import MatcherId
 
 from ironwall.client import scram
 from ironwall.client.errors import (
@@ -226,18 +229,30 @@ class Connection(slixmpp.ClientXMPP):
             self._fail(ServerUnreachable("the server did not answer the registration"))
 
     async def _present_invite(self, token: str) -> bool:
-        # XEP-0379/0401: the token goes first, on the stream that then registers.
-        iq = self.Iq()
-        iq["type"] = "set"
-        iq.append(ET.Element("{urn:xmpp:pars:0}preauth", {"token": token}))
+        # XEP-0379/0401: the token goes first, on the stream that then registers. slixmpp
+        # holds back every iq but registration's before login, so this one goes out raw.
+        iq_id = self.new_id()
+        answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        def answered(stanza: Any) -> None:
+            if not answer.done():
+                answer.set_result(stanza)
+
+        self.register_handler(Callback(f"preauth-{iq_id}", MatcherId(iq_id), answered, once=True))
+        self.send_raw(
+            f"<iq type='set' id={quoteattr(iq_id)}>"
+            f"<preauth xmlns='urn:xmpp:pars:0' token={quoteattr(token)}/></iq>"
+        )
         try:
-            await iq.send(timeout=TIMEOUT)  # type: ignore[no-untyped-call]
-        except IqError as exc:
-            text = exc.iq["error"]["text"] or exc.iq["error"]["condition"]
-            self._fail(ConnectFailed(f"the server refused the invite: {text}"))
-            return False
-        except IqTimeout:
+            stanza = await asyncio.wait_for(answer, TIMEOUT)
+        except TimeoutError:
             self._fail(ServerUnreachable("the server did not answer the invite"))
+            return False
+        finally:
+            self.remove_handler(f"preauth-{iq_id}")
+        if stanza["type"] == "error":
+            text = stanza["error"]["text"] or stanza["error"]["condition"]
+            self._fail(ConnectFailed(f"the server refused the invite: {text}"))
             return False
         return True
 
