@@ -12,4 +12,5 @@ echo "== ruff"
 echo "== mypy (strict on src/)"
 "$VENV/bin/mypy"
 echo "== pytest"
-exec "$VENV/bin/pytest" "$@"
+# Most tests wait on sockets and child processes, so four workers keep two cores busy.
+exec "$VENV/bin/pytest" -n "${IRONWALL_TEST_WORKERS:-4}" --dist loadgroup "$@"

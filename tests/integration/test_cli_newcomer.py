@@ -262,6 +262,9 @@ def test_recovery_on_one_device_leaves_the_others_working(world: World) -> None:
     assert "No contacts yet" in _ok(world.user("alice", "phone", NEW).run("contacts"))
 
 
+# About forty CLI runs, each unlocking a key (Argon2id): longer than the default timeout
+# when the suite's other workers share the two cores.
+@pytest.mark.timeout(400)
 def test_newcomer_walk_through(world: World) -> None:
     """Two users, two devices each; a restart in the middle; a recovery; a revocation."""
     alice, bob = world.user("alice", "laptop", ALICE), world.user("bob", "phone", BOB)

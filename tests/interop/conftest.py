@@ -70,6 +70,26 @@ def go_sendxmpp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GoSendxmpp
             peer.stop()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run every interop test in one worker (pytest-xdist ``loadgroup``): the third-party
+    servers are started once per worker, and two ejabberd nodes would share epmd names."""
+    for item in items:
+        if "interop" in item.path.parts:
+            item.add_marker(pytest.mark.xdist_group("interop"))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """In a pytest-xdist worker: hand the peers it used to the controller."""
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output["interop_peers"] = dict(_used_peers)
+
+
+def pytest_testnodedown(node: object, error: object) -> None:
+    """In the pytest-xdist controller: collect what each worker used."""
+    _used_peers.update(getattr(node, "workeroutput", {}).get("interop_peers", {}))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Record in the test log which third-party versions the interop tests ran against."""
     if _used_peers:
