@@ -8,7 +8,15 @@ import sys
 from collections.abc import Sequence
 
 from ironwall import __version__
-from ironwall.cli import account_cmd, admin_cmd, contacts_cmd, demo_cmd, messages_cmd, server_cmd
+from ironwall.cli import (
+    account_cmd,
+    admin_cmd,
+    chat_cmd,
+    contacts_cmd,
+    demo_cmd,
+    messages_cmd,
+    server_cmd,
+)
 from ironwall.cli.client_common import add_account_options
 
 __all__ = ["build_parser", "main"]
@@ -23,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ironwall {__version__}")
     add_account_options(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    chat_cmd.register(commands)
     account_cmd.register(commands)
     contacts_cmd.register(commands)
     messages_cmd.register(commands)

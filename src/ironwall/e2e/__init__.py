@@ -43,7 +43,12 @@ from ironwall.e2e.message import (
     open_message,
     seal_message,
 )
-from ironwall.e2e.passphrase import check_passphrase, new_recovery_code
+from ironwall.e2e.passphrase import (
+    PassphraseStrength,
+    check_passphrase,
+    new_recovery_code,
+    passphrase_strength,
+)
 from ironwall.e2e.passphrase import parse_recovery_code as _parse_recovery_code
 from ironwall.e2e.private_record import InvalidRecord, open_private_record, seal_private_record
 from ironwall.e2e.replay import REPLAY_WINDOW, MemoryReplayCache, ReplayCache
@@ -89,6 +94,7 @@ __all__ = [
     "LocalStateError",
     "MemoryReplayCache",
     "OpenedMessage",
+    "PassphraseStrength",
     "PublicKey",
     "Reason",
     "ReplayCache",
@@ -115,6 +121,7 @@ __all__ = [
     "open_private_record",
     "open_secret_key",
     "open_secret_key_async",
+    "passphrase_strength",
     "revocation_token",
     "revocation_verifier",
     "seal_message",

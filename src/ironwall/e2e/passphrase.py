@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from zxcvbn import zxcvbn
 
@@ -17,10 +18,12 @@ from ironwall.e2e.errors import WeakPassphrase
 
 __all__ = [
     "RECOVERY_CODE_ALPHABET",
+    "PassphraseStrength",
     "check_passphrase",
     "new_recovery_code",
     "normalize_passphrase",
     "parse_recovery_code",
+    "passphrase_strength",
 ]
 
 RECOVERY_CODE_ALPHABET = "123456789ABCDEFGHIJKLMNPQRSTUVWXYZ"
@@ -41,20 +44,44 @@ def normalize_passphrase(passphrase: str) -> bytes:
     return unicodedata.normalize("NFC", passphrase).encode("utf-8")
 
 
+@dataclass(frozen=True, slots=True)
+class PassphraseStrength:
+    """How hard a passphrase is to guess, for a live strength meter."""
+
+    score: int
+    """zxcvbn's score, 0 (guessed at once) to 4 (10^10 guesses or more)."""
+    advice: str
+    """Why it is refused and what to do instead; empty when it is strong enough."""
+
+    @property
+    def enough(self) -> bool:
+        """Whether Ironwall accepts it."""
+        return self.score >= MIN_SCORE
+
+
+def passphrase_strength(passphrase: str, *, user_inputs: Sequence[str] = ()) -> PassphraseStrength:
+    """Score ``passphrase`` (`user_inputs`: words an attacker would try first, such as the
+    JID). The advice never quotes the passphrase."""
+    if not passphrase.strip():
+        return PassphraseStrength(0, "The passphrase is empty.")
+    result = zxcvbn(passphrase[:_ZXCVBN_MAX_CHARS], user_inputs=list(user_inputs))
+    score = int(result["score"])
+    if score >= MIN_SCORE:
+        return PassphraseStrength(score, "")
+    feedback = result["feedback"]
+    advice = " ".join(part for part in (feedback["warning"], *feedback["suggestions"]) if part)
+    return PassphraseStrength(score, advice or _FALLBACK_ADVICE)
+
+
 def check_passphrase(passphrase: str, *, user_inputs: Sequence[str] = ()) -> None:
     """Raise `WeakPassphrase` with advice if `passphrase` is too easy to guess.
 
     `user_inputs` are words an attacker would try first (the JID, the user's name). The
     reason never quotes the passphrase.
     """
-    if not passphrase.strip():
-        raise WeakPassphrase("The passphrase is empty.")
-    result = zxcvbn(passphrase[:_ZXCVBN_MAX_CHARS], user_inputs=list(user_inputs))
-    if result["score"] >= MIN_SCORE:
-        return
-    feedback = result["feedback"]
-    advice = " ".join(part for part in (feedback["warning"], *feedback["suggestions"]) if part)
-    raise WeakPassphrase(advice or _FALLBACK_ADVICE)
+    strength = passphrase_strength(passphrase, user_inputs=user_inputs)
+    if not strength.enough:
+        raise WeakPassphrase(strength.advice)
 
 
 def new_recovery_code() -> str:

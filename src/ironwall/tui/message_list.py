@@ -1,0 +1,141 @@
+"""The conversation: messages with day separators, delivery states and marks.
+
+An `OptionList` renders only the lines on screen and measures new messages as they come,
+so a burst of incoming messages costs each one its own lines, not the whole list. A
+conversation opens with its newest page (`PAGE` messages); older pages load when the
+user scrolls to the top. Selecting a message (Enter, or a click) shows its checks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import ClassVar
+
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.message import Message as UIMessage
+from textual.widgets import OptionList
+from textual.widgets.option_list import Option
+
+from ironwall.client.events import Message
+from ironwall.tui.words import day_label, message_text
+
+__all__ = ["PAGE", "MessageList"]
+
+#: Messages loaded at a time (opening a conversation, scrolling up).
+PAGE = 200
+
+
+def _option_id(message_id: int) -> str:
+    return f"m{message_id}"
+
+
+def _day(message: Message) -> dt.date:
+    return dt.datetime.fromtimestamp(message.sent_at).date()
+
+
+def _separator(message: Message) -> Option:
+    label = Text(f"── {day_label(message.sent_at)} ──", style="dim", justify="center")
+    return Option(label, id=f"day-{_day(message).isoformat()}", disabled=True)
+
+
+class MessageList(OptionList):
+    """The messages of one conversation, oldest at the top."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select", "Message details", show=False)
+    ]
+
+    class NeedOlder(UIMessage):
+        """The user scrolled to the top and there may be older messages."""
+
+    class Inspect(UIMessage):
+        """The user asked for a message's details (its checks)."""
+
+        def __init__(self, message: Message) -> None:
+            super().__init__()
+            self.message = message
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._messages: dict[int, Message] = {}
+        self._last_day: dt.date | None = None
+        self.more_before = False
+
+    @property
+    def messages(self) -> list[Message]:
+        """The messages shown, oldest first."""
+        return sorted(self._messages.values(), key=lambda m: (m.sent_at, m.id))
+
+    def show(self, messages: list[Message], *, more_before: bool) -> None:
+        """Show a conversation's newest page (replacing what was shown)."""
+        self._messages = {m.id: m for m in messages}
+        self.more_before = more_before
+        self.set_options(self._options_for(messages))
+        self.scroll_end(animate=False, immediate=True)
+
+    def prepend(self, older: list[Message], *, more_before: bool) -> None:
+        """Add an older page above what is shown, keeping the view where it was."""
+        current = self.messages
+        self.more_before = more_before
+        if not older:
+            return
+        for message in older:
+            self._messages[message.id] = message
+        self.set_options(self._options_for([*older, *current]))
+        if current:
+            self.highlighted = self.get_option_index(_option_id(current[0].id))
+            self.scroll_to_highlight(top=True)
+
+    def _options_for(self, messages: list[Message]) -> list[Option]:
+        options: list[Option] = []
+        self._last_day = None
+        for message in messages:
+            options.extend(self._new_options(message))
+        return options
+
+    def _new_options(self, message: Message) -> list[Option]:
+        options = []
+        day = _day(message)
+        if day != self._last_day:
+            options.append(_separator(message))
+            self._last_day = day
+        options.append(Option(message_text(message), id=_option_id(message.id)))
+        return options
+
+    def add(self, message: Message) -> None:
+        """Show a new message at the bottom (or update it, if it is shown already)."""
+        if message.id in self._messages:
+            self.update(message)
+            return
+        at_bottom = self.scroll_y >= self.max_scroll_y - 1
+        self._messages[message.id] = message
+        self.add_options(self._new_options(message))
+        if at_bottom:
+            self.scroll_end(animate=False)
+
+    def update(self, message: Message) -> None:
+        """Show a message's new delivery or read state."""
+        if message.id not in self._messages:
+            return
+        self._messages[message.id] = message
+        self.replace_option_prompt(_option_id(message.id), message_text(message))
+
+    def has(self, message_id: int) -> bool:
+        """Whether the message is shown."""
+        return message_id in self._messages
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        """Ask for older messages when the user reaches the top."""
+        super().watch_scroll_y(old_value, new_value)
+        if new_value <= 0 < old_value and self.more_before:
+            self.post_message(self.NeedOlder())
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        """Show the selected message's details."""
+        event.stop()
+        option_id = event.option.id or ""
+        if option_id.startswith("m"):
+            message = self._messages.get(int(option_id[1:]))
+            if message is not None:
+                self.post_message(self.Inspect(message))
