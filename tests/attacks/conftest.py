@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from attacks.client_world import World, world_at
+from support.client_world import World, world_at
 
 
 @pytest.fixture

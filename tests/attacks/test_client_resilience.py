@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from attacks.client_world import PASSPHRASE, World
+from support.client_world import PASSPHRASE, World
 from ironwall.client.events import ConnectionChanged, ConnectionState
 from ironwall.e2e import REPLAY_WINDOW
 from ironwall.proto.stanza import error_reply

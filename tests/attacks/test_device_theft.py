@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from attacks.client_world import PASSPHRASE, World
+from support.client_world import PASSPHRASE, World
 from ironwall.client import Account
 from ironwall.client.errors import WrongPassphraseError
 from ironwall.e2e import derive_login_password

@@ -12,7 +12,7 @@ import contextlib
 
 from slixmpp.exceptions import IqTimeout
 
-from attacks.client_world import PASSPHRASE, World
+from support.client_world import PASSPHRASE, World
 from ironwall.proto.jid import JID
 from ironwall.proto.stanza import tag
 from ironwall.server.router import StanzaEvent

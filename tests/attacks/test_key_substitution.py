@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from attacks.client_world import PASSPHRASE, World
+from support.client_world import PASSPHRASE, World
 from ironwall.client import ox
 from ironwall.client.errors import SendingBlocked
 from ironwall.client.events import KeyChanged

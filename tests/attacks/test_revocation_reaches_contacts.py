@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from attacks.client_world import PASSPHRASE, World
+from support.client_world import PASSPHRASE, World
 from ironwall.client.errors import AccountDisabled, SendingBlocked
 from ironwall.client.events import ConnectionChanged, ConnectionState, KeyRevoked
 from ironwall.e2e import TrustState

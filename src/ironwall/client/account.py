@@ -176,6 +176,7 @@ class Account:
         *,
         existing_password: str | None = None,
         invite: str | None = None,
+        identity: Identity | None = None,
         progress: Progress = _quiet,
     ) -> tuple[str, str]:
         """Register (or use the existing account), make and publish the keys.
@@ -183,12 +184,16 @@ class Account:
         Returns the fingerprint and a recovery code to show the user once. Nothing is
         written on this device unless every step succeeded. ``invite`` is the token of an
         invite link (`parse_invite`), for servers that register only invited accounts.
+        ``identity`` is a key to use instead of a new one (one made for this JID).
         """
         if self.exists:
             raise ClientError(f"{self.jid} is already set up on this device")
         self._check_new_passphrase(passphrase)
-        progress("Making your key...")
-        identity = Identity.generate(self.jid)
+        if identity is None:
+            progress("Making your key...")
+            identity = Identity.generate(self.jid)
+        elif identity.jid != self.jid:
+            raise ClientError(f"that key is for {identity.jid}, not {self.jid}")
         code = new_recovery_code()
         progress("Sealing it with your passphrase (slow on purpose, so it resists guessing)...")
         blob = await seal_secret_key_async(

@@ -108,10 +108,8 @@ class ChatApp(App[int]):
                 started = time.perf_counter()
 
     def _dispatch(self, event: Event) -> None:
-        if self.main is not None and self.main.is_mounted:
+        if self.main is not None:
             self.main.handle(event)
-        elif self.main is not None:
-            self.call_later(self.main.handle, event)
         if (
             isinstance(event, ConnectionChanged)
             and event.state is ConnectionState.OFFLINE

@@ -6,7 +6,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.message import Message as UIMessage
 from textual.widgets import OptionList
-from textual.widgets.option_list import Option
+from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from ironwall.client.events import Contact
 from ironwall.client.text import visible
@@ -69,11 +69,12 @@ class ContactList(OptionList):
         ]
         self.set_options(options)
         target = highlighted or self.current
-        if target is not None:
-            try:
-                self.highlighted = self.get_option_index(target)
-            except LookupError:
-                self.highlighted = 0 if options else None
+        try:
+            self.highlighted = self.get_option_index(target) if target else 0
+        except OptionDoesNotExist:
+            self.highlighted = 0
+        if not options:
+            self.highlighted = None
 
     @property
     def highlighted_id(self) -> str | None:

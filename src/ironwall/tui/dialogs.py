@@ -61,9 +61,14 @@ class _Dialog(ModalScreen[str | None]):
         self.dismiss(None)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        """A button's id is the answer."""
+        """Answer with the pressed button (subclasses override `pressed`, not this: Textual
+        calls every class's handler along the MRO)."""
         event.stop()
-        self.dismiss(event.button.id)
+        self.pressed(event.button.id or "")
+
+    def pressed(self, button: str) -> None:
+        """The button with id ``button`` was pressed: by default it is the answer."""
+        self.dismiss(button)
 
 
 class AddContactDialog(_Dialog):
@@ -84,10 +89,9 @@ class AddContactDialog(_Dialog):
         event.stop()
         self._add()
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
+    def pressed(self, button: str) -> None:
         """Add, or cancel."""
-        event.stop()
-        if event.button.id == "add":
+        if button == "add":
             self._add()
         else:
             self.dismiss(None)
@@ -121,10 +125,9 @@ class RequestDialog(_Dialog):
                 yield Button("Deny", id="deny", variant="error")
                 yield Button("Later", id="later")
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
+    def pressed(self, button: str) -> None:
         """Accept, deny, or decide later (None)."""
-        event.stop()
-        self.dismiss(None if event.button.id == "later" else event.button.id)
+        self.dismiss(None if button == "later" else button)
 
 
 class KeyChangedDialog(_Dialog):
@@ -217,10 +220,9 @@ class PlaintextDialog(_Dialog):
                 yield Button("Send unencrypted", id="plaintext", variant="error")
                 yield Button("Don't send", id="cancel")
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
+    def pressed(self, button: str) -> None:
         """Only the explicit choice sends."""
-        event.stop()
-        self.dismiss("plaintext" if event.button.id == "plaintext" else None)
+        self.dismiss("plaintext" if button == "plaintext" else None)
 
 
 class ConfirmDialog(_Dialog):
@@ -238,10 +240,9 @@ class ConfirmDialog(_Dialog):
                 yield Button(self.yes, id="yes", variant="error")
                 yield Button("Cancel", id="cancel")
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
+    def pressed(self, button: str) -> None:
         """Yes, or cancel."""
-        event.stop()
-        self.dismiss("yes" if event.button.id == "yes" else None)
+        self.dismiss("yes" if button == "yes" else None)
 
 
 _CHECK_WORDS = {

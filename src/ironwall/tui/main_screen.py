@@ -110,6 +110,8 @@ class MainScreen(Screen[None]):
         self._pause_timer: Timer | None = None
         self._composing = False
         self._key_dialogs: set[str] = set()
+        #: Events that came before the screen was mounted, shown once it is.
+        self._early: list[Event] | None = []
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
@@ -138,6 +140,9 @@ class MainScreen(Screen[None]):
         else:
             self._redraw_peer()
         self.query_one(ComposeBox).focus()
+        early, self._early = self._early or [], None
+        for event in early:
+            self.handle(event)
 
     # ---------------------------------------------------------- widgets
 
@@ -283,6 +288,9 @@ class MainScreen(Screen[None]):
 
     def handle(self, event: Event) -> None:
         """Show one session event."""
+        if self._early is not None:
+            self._early.append(event)
+            return
         if isinstance(event, ConnectionChanged):
             self._connection = event
             self._redraw_status()
