@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from support.client_world import PASSPHRASE, World
 from ironwall.client.events import ConnectionChanged, ConnectionState
 from ironwall.e2e import REPLAY_WINDOW
 from ironwall.proto.stanza import error_reply
 from ironwall.server.router import StanzaEvent
+from support.client_world import PASSPHRASE, World
 from support.sessions import next_event, next_message
 
 PUBSUB = "http://jabber.org/protocol/pubsub"

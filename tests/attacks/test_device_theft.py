@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from support.client_world import PASSPHRASE, World
 from ironwall.client import Account
 from ironwall.client.errors import WrongPassphraseError
 from ironwall.e2e import derive_login_password
+from support.client_world import PASSPHRASE, World
 from support.sessions import next_message
 
 SECRET = "the safe's combination is 31-17-44"

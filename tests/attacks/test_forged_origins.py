@@ -12,11 +12,11 @@ import contextlib
 
 from slixmpp.exceptions import IqTimeout
 
-from support.client_world import PASSPHRASE, World
 from ironwall.proto.jid import JID
 from ironwall.proto.stanza import tag
 from ironwall.server.router import StanzaEvent
 from support.client import connected
+from support.client_world import PASSPHRASE, World
 from support.server import server_port
 from support.users import PASSWORD, add_users
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from support.client_world import PASSPHRASE, World
 from ironwall.client import ox
 from ironwall.client.errors import SendingBlocked
 from ironwall.client.events import KeyChanged
 from ironwall.e2e import Identity, TrustState
+from support.client_world import PASSPHRASE, World
 from support.sessions import next_event
 
 

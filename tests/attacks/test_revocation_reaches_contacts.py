@@ -11,10 +11,10 @@ import time
 
 import pytest
 
-from support.client_world import PASSPHRASE, World
 from ironwall.client.errors import AccountDisabled, SendingBlocked
 from ironwall.client.events import ConnectionChanged, ConnectionState, KeyRevoked
 from ironwall.e2e import TrustState
+from support.client_world import PASSPHRASE, World
 from support.sessions import next_event
 
 

@@ -30,14 +30,19 @@ def chat_app(account: Account, *, passphrase: str | None = PASSPHRASE) -> ChatAp
 
 
 async def until(
-    pilot: Pilot[object], condition: Callable[[], object], what: str, timeout: float = 20.0
+    pilot: Pilot[object],
+    condition: Callable[[], object],
+    what: str | Callable[[], str],
+    timeout: float = 20.0,
 ) -> None:
-    """Let the app run until ``condition()`` is true; fail saying ``what`` did not happen."""
+    """Let the app run until ``condition()`` is true; fail saying ``what`` did not happen
+    (``what`` may be a function, to say what the app shows at that moment)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not condition():
         if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for: {what}")
+            said = what() if callable(what) else what
+            raise AssertionError(f"timed out waiting for: {said}")
         await pilot.pause(0.05)
 
 
@@ -45,7 +50,11 @@ async def main_screen(pilot: Pilot[object]) -> MainScreen:
     """The main screen, once the app has unlocked and is online."""
     app = pilot.app
     assert isinstance(app, ChatApp)
-    await until(pilot, lambda: app.main is not None and app.screen is app.main, "the main screen")
+    await until(
+        pilot,
+        lambda: app.main is not None and app.screen is app.main and bool(app.main.query("#status-bar")),
+        "the main screen",
+    )
     assert app.main is not None
     await until(pilot, lambda: "online" in status_bar(app.main), "online in the status bar")
     return app.main

@@ -11,7 +11,7 @@ from ironwall.tui.dialogs import AddContactDialog, RequestDialog
 from ironwall.tui.main_screen import MainScreen
 from support.client_world import PASSPHRASE, World
 from support.sessions import next_message
-from tui.pilot import SIZE, chat_app, main_screen, shown, text_of, until
+from tui.pilot import SIZE, chat_app, main_screen, shown, status_bar, text_of, until
 
 
 async def _write(pilot: object, screen: MainScreen, text: str) -> None:
@@ -99,7 +99,7 @@ async def test_typing_is_shown_and_unread_messages_are_counted(chat_world: World
                         "two unread from carol")
             entry = lambda: str(screen.contact_list.get_option(carol.jid).prompt)  # noqa: E731
             await until(pilot, lambda: "carol@localhost (2)" in entry(), "the unread count")
-            assert "2 unread" in text_of(screen.query_one("#status-bar"))  # type: ignore[arg-type]
+            await until(pilot, lambda: "2 unread" in status_bar(screen), "the unread total")
             # Alice typing reaches bob as a chat state.
             await _write_without_sending(screen, "draft")
             state = await _next_chat_state(bob_session)
@@ -124,7 +124,7 @@ async def _next_chat_state(session: object) -> ChatState:
 
 
 async def test_it_opens_where_the_user_left_off(chat_world: World) -> None:
-    alice, bob, carol = await chat_world.create("alice", "bob", "carol")
+    alice, _bob, carol = await chat_world.create("alice", "bob", "carol")
     await chat_world.befriend("alice", "bob")
     await chat_world.befriend("alice", "carol")
     app = chat_app(alice)

@@ -283,7 +283,11 @@ class Inbox:
         stanza, state = item.stanza, self._session.state
         archive_id = item.archive_id or self._own_archive_id(stanza)
         if archive_id is not None and state.archive_id_seen(archive_id):
-            return  # the same archived message again (live, offline, archive query)
+            # The same archived message again (live, offline, archive query). An offline
+            # copy of one read from the archive at login is still this device receiving it.
+            if not item.archived:
+                self._acknowledge_again(stanza)
+            return
         outer_from, outer_to = stanza.get("from") or "", stanza.get("to") or ""
         try:
             sender = str(JID(outer_from).bare) if outer_from else ""
@@ -418,6 +422,22 @@ class Inbox:
             _ALL_PASSED,
         )
         if message is not None and not archived:
+            self._session.sending.acknowledge(stanza, sender)
+
+    def _acknowledge_again(self, stanza: ET.Element) -> None:
+        """Send the receipt for a message recorded (opened, every check passed) from its
+        archive copy, now that its offline copy came."""
+        try:
+            sender = str(JID(stanza.get("from") or "").bare)
+        except InvalidJID:
+            return
+        stanza_id = stanza.get("id")
+        if (
+            stanza_id
+            and sender != self._jid
+            and stanza.find(f"{{{OX_NS}}}openpgp") is not None
+            and self._session.state.has_message(sender, Direction.IN, stanza_id)
+        ):
             self._session.sending.acknowledge(stanza, sender)
 
     async def _rejected(self, sender: str, reason: Reason, archived: bool) -> None:

@@ -78,7 +78,6 @@ class ChatApp(App[int]):
             return
         account, passphrase = result
         self._passphrase = passphrase
-        self.pop_screen()
         self._ask_passphrase(account)
 
     async def unlock(self, passphrase: str) -> None:
@@ -170,6 +169,10 @@ class ChatApp(App[int]):
         """Close the session (sending what it can), then leave."""
         await self.close_session()
         self.exit(0)
+
+    async def on_unmount(self) -> None:
+        """However the app ends (quit, Ctrl+C, an error): close the session cleanly."""
+        await self.close_session()
 
     async def close_session(self) -> None:
         """Close the session, if it is open."""

@@ -23,7 +23,7 @@ class ComposeBox(TextArea):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
-        self.placeholder = "Write a message — Enter sends, Ctrl+J starts a new line"
+        self.placeholder = "Message — Enter sends, Ctrl+J: new line"
 
     async def _on_key(self, event: events.Key) -> None:
         if event.key == "enter":

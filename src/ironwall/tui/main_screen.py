@@ -15,6 +15,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Label, Static
@@ -84,9 +85,11 @@ class MainScreen(Screen[None]):
         Binding("f4", "plaintext_off", "Encrypted only", show=False),
         Binding("f8", "remove_contact", "Remove contact", show=False),
     ]
+    #: The compose box has the focus whenever the screen is shown (and after dialogs).
+    AUTO_FOCUS = "ComposeBox"
     DEFAULT_CSS = """
     MainScreen #body { height: 1fr; }
-    MainScreen #sidebar { width: 30; border-right: solid $primary-darken-2; }
+    MainScreen #sidebar { width: 26; border-right: solid $primary-darken-2; }
     MainScreen .heading { text-style: bold; padding: 0 1; background: $primary-darken-2; width: 100%; }
     MainScreen ContactList { height: 1fr; border: none; }
     MainScreen #chat { width: 1fr; }
@@ -106,10 +109,14 @@ class MainScreen(Screen[None]):
         self.typing: set[str] = set()
         self._connection = ConnectionChanged(session.connection_state)
         self._contacts_timer: Timer | None = None
+        self._status_timer: Timer | None = None
         self._read_timer: Timer | None = None
         self._pause_timer: Timer | None = None
         self._composing = False
-        self._key_dialogs: set[str] = set()
+        #: Set once the screen is taken down (the app quitting): later events are dropped.
+        self._gone = False
+        #: The changed keys the user was already asked about, per contact.
+        self._asked_about: dict[str, tuple[str, ...]] = {}
         #: Events that came before the screen was mounted, shown once it is.
         self._early: list[Event] | None = []
 
@@ -156,8 +163,14 @@ class MainScreen(Screen[None]):
         """The contact list."""
         return self.query_one(ContactList)
 
+    def on_unmount(self) -> None:
+        """The app is quitting: nothing more to show."""
+        self._gone = True
+
     def _redraw_contacts(self) -> None:
         self._contacts_timer = None
+        if self._gone:
+            return
         contact_list = self.contact_list
         contact_list.current = self.peer
         contact_list.show(self.session.contacts(), self.session.pending_requests(), self.typing)
@@ -165,6 +178,16 @@ class MainScreen(Screen[None]):
     def _contacts_changed(self) -> None:
         if self._contacts_timer is None:
             self._contacts_timer = self.set_timer(_DEBOUNCE, self._redraw_contacts)
+
+    def _status_changed(self) -> None:
+        # The unread count is a query over the whole history: once per burst, not per message.
+        if self._status_timer is None:
+            self._status_timer = self.set_timer(_DEBOUNCE, self._redraw_status_later)
+
+    def _redraw_status_later(self) -> None:
+        self._status_timer = None
+        if not self._gone:
+            self._redraw_status()
 
     def _redraw_status(self) -> None:
         text = connection_text(self._connection)
@@ -270,6 +293,8 @@ class MainScreen(Screen[None]):
 
     def _mark_read(self) -> None:
         self._read_timer = None
+        if self._gone:
+            return
         looking = self.app.screen is self and getattr(self.app, "has_terminal_focus", True)
         if self.peer is not None and looking and self.session.unread_counts().get(self.peer):
             self.session.mark_read(self.peer)
@@ -288,9 +313,19 @@ class MainScreen(Screen[None]):
 
     def handle(self, event: Event) -> None:
         """Show one session event."""
+        if self._gone:
+            return
         if self._early is not None:
             self._early.append(event)
             return
+        try:
+            self._show(event)
+        except NoMatches:
+            # The app is quitting: its widgets go before the screen hears of it.
+            if self.is_mounted and self.children:
+                raise
+
+    def _show(self, event: Event) -> None:
         if isinstance(event, ConnectionChanged):
             self._connection = event
             self._redraw_status()
@@ -301,15 +336,17 @@ class MainScreen(Screen[None]):
             if message.peer == self.peer:
                 self.messages.add(message)
                 if isinstance(event, MessageReceived):
-                    self.typing.discard(message.peer)
-                    self.query_one("#typing", Static).update(self._typing_text())
+                    if message.peer in self.typing:
+                        # Only then: every update of the line costs the screen a new layout.
+                        self.typing.discard(message.peer)
+                        self.query_one("#typing", Static).update(self._typing_text())
                     self._read_soon()
             if isinstance(event, MessageReceived) and message.unread:
                 notify = getattr(self.app, "new_message", None)
                 if notify is not None:
                     notify(message, shown=message.peer == self.peer)
             self._contacts_changed()
-            self._redraw_status()
+            self._status_changed()
         elif isinstance(event, MessageUpdated):
             if event.message.peer == self.peer:
                 self.messages.update(event.message)
@@ -331,7 +368,11 @@ class MainScreen(Screen[None]):
             self._contacts_changed()
             if event.jid == self.peer:
                 self._redraw_peer()
-            self._key_changed(event.jid, was_verified=event.was_verified)
+            # The same change can be announced twice (the key list's notification, then a
+            # refresh): ask once; trying to send asks again.
+            if self._asked_about.get(event.jid) != event.new:
+                self._asked_about[event.jid] = event.new
+                self._key_changed(event.jid, was_verified=event.was_verified)
         elif isinstance(event, KeyRevoked):
             self._contacts_changed()
             if event.jid == self.peer:
@@ -357,15 +398,9 @@ class MainScreen(Screen[None]):
 
     @work(group="keys")
     async def _key_changed(self, jid: str, *, was_verified: bool) -> None:
-        if jid in self._key_dialogs:
+        if any(isinstance(s, KeyChangedDialog) and s.jid == jid for s in self.app.screen_stack):
             return
-        self._key_dialogs.add(jid)
-        try:
-            answer = await self.app.push_screen_wait(
-                KeyChangedDialog(jid, was_verified=was_verified)
-            )
-        finally:
-            self._key_dialogs.discard(jid)
+        answer = await self.app.push_screen_wait(KeyChangedDialog(jid, was_verified=was_verified))
         if answer == "verify":
             await self._verify(jid)
         elif answer == "accept":

@@ -61,6 +61,9 @@ class MessageList(OptionList):
         self._messages: dict[int, Message] = {}
         self._last_day: dt.date | None = None
         self.more_before = False
+        #: True while the options are replaced: `set_options` scrolls to the top on the way,
+        #: which is not the user asking for older messages.
+        self._replacing = False
 
     @property
     def messages(self) -> list[Message]:
@@ -71,7 +74,7 @@ class MessageList(OptionList):
         """Show a conversation's newest page (replacing what was shown)."""
         self._messages = {m.id: m for m in messages}
         self.more_before = more_before
-        self.set_options(self._options_for(messages))
+        self._replace(self._options_for(messages))
         self.scroll_end(animate=False, immediate=True)
 
     def prepend(self, older: list[Message], *, more_before: bool) -> None:
@@ -82,10 +85,17 @@ class MessageList(OptionList):
             return
         for message in older:
             self._messages[message.id] = message
-        self.set_options(self._options_for([*older, *current]))
+        self._replace(self._options_for([*older, *current]))
         if current:
             self.highlighted = self.get_option_index(_option_id(current[0].id))
             self.scroll_to_highlight(top=True)
+
+    def _replace(self, options: list[Option]) -> None:
+        self._replacing = True
+        try:
+            self.set_options(options)
+        finally:
+            self._replacing = False
 
     def _options_for(self, messages: list[Message]) -> list[Option]:
         options: list[Option] = []
@@ -119,7 +129,12 @@ class MessageList(OptionList):
         if message.id not in self._messages:
             return
         self._messages[message.id] = message
-        self.replace_option_prompt(_option_id(message.id), message_text(message))
+        text = message_text(message)
+        option_id = _option_id(message.id)
+        # Replacing a prompt re-measures every option: skip it when nothing shown changed
+        # (an incoming message being read looks the same).
+        if self.get_option(option_id).prompt != text:
+            self.replace_option_prompt(option_id, text)
 
     def has(self, message_id: int) -> bool:
         """Whether the message is shown."""
@@ -128,7 +143,7 @@ class MessageList(OptionList):
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         """Ask for older messages when the user reaches the top."""
         super().watch_scroll_y(old_value, new_value)
-        if new_value <= 0 < old_value and self.more_before:
+        if new_value <= 0 < old_value and self.more_before and not self._replacing:
             self.post_message(self.NeedOlder())
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:

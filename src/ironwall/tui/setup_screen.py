@@ -37,15 +37,18 @@ class SetupScreen(Screen[tuple[Account, str]]):
     SetupScreen > VerticalScroll { width: 78; max-width: 100%; padding: 0 1; }
     SetupScreen .title { text-style: bold; margin: 1 0; }
     SetupScreen .hint { color: $text-muted; }
-    SetupScreen #modes { height: auto; }
+    SetupScreen #modes { height: auto; margin-bottom: 1; }
     SetupScreen #modes Button { margin-right: 2; }
-    SetupScreen Input { margin-bottom: 0; }
-    SetupScreen #strength { width: 1fr; }
+    SetupScreen .field { height: 1; }
+    SetupScreen .field .name { width: 20; }
+    SetupScreen .field Input { width: 1fr; }
+    SetupScreen #meter { margin-bottom: 0; }
+    SetupScreen #strength { width: 24; }
     SetupScreen #advice { color: $warning; height: auto; }
     SetupScreen #status { height: auto; margin-top: 1; }
     SetupScreen #status.error { color: $error; }
-    SetupScreen .create-only.hidden { display: none; }
-    SetupScreen #go { margin-top: 1; }
+    SetupScreen .hidden { display: none; }
+    SetupScreen #go { margin-top: 0; }
     """
 
     def __init__(self, home: Path, *, fast_kdf: bool = False) -> None:
@@ -65,32 +68,51 @@ class SetupScreen(Screen[tuple[Account, str]]):
                 classes="hint",
             )
             with Horizontal(id="modes"):
-                yield Button("Create a new account", id="mode-create", variant="primary")
-                yield Button("Log in to my account", id="mode-login")
-            yield Label("Your address (JID)")
-            yield Input(placeholder="alice@example.org", id="jid")
-            yield Label("Server (optional: HOST or HOST:PORT, when the domain does not say)")
-            yield Input(placeholder="looked up from the address", id="server")
-            yield Label("CA certificate file (optional, for a self-signed server)")
-            yield Input(placeholder="the system's trusted CAs", id="ca")
-            yield Label(
-                "Invite link (if the server registers only invited people)", classes="create-only"
+                yield Button(
+                    "Create a new account", id="mode-create", variant="primary", compact=True
+                )
+                yield Button("Log in to my account", id="mode-login", compact=True)
+            yield from self._field("Your address", "jid", "alice@example.org")
+            yield from self._field(
+                "Server (optional)", "server", "HOST[:PORT]; default: from the address"
             )
-            yield Input(
-                placeholder="xmpp:example.org?register;preauth=…",
-                id="invite",
-                classes="create-only",
+            yield from self._field(
+                "CA file (optional)", "ca", "for a self-signed server; default: system CAs"
             )
-            yield Label("Passphrase")
-            yield Input(password=True, id="passphrase")
-            with Horizontal(classes="create-only", id="meter"):
+            yield from self._field(
+                "Invite link",
+                "invite",
+                "xmpp:example.org?register;preauth=… (if needed)",
+                create_only=True,
+            )
+            yield from self._field(
+                "Account password",
+                "password",
+                "only if your server's admin made the account; else leave empty",
+                password=True,
+            )
+            yield from self._field("Passphrase", "passphrase", "", password=True)
+            with Horizontal(classes="create-only field", id="meter"):
+                yield Label("", classes="name")
                 yield ProgressBar(total=4, show_eta=False, show_percentage=False, id="strength")
                 yield Label("", id="strength-word")
             yield Static("", id="advice", classes="create-only")
-            yield Label("Repeat the passphrase", classes="create-only")
-            yield Input(password=True, id="repeat", classes="create-only")
-            yield Button("Create account", id="go", variant="success")
+            yield from self._field("Repeat it", "repeat", "", password=True, create_only=True)
+            yield Button("Create account", id="go", variant="success", compact=True)
             yield Static("", id="status")
+
+    def _field(
+        self,
+        label: str,
+        name: str,
+        placeholder: str,
+        *,
+        password: bool = False,
+        create_only: bool = False,
+    ) -> ComposeResult:
+        with Horizontal(classes="field create-only" if create_only else "field"):
+            yield Label(label, classes="name")
+            yield Input(placeholder=placeholder, password=password, id=name, compact=True)
 
     def on_mount(self) -> None:
         """Start in the address field."""
@@ -136,14 +158,17 @@ class SetupScreen(Screen[tuple[Account, str]]):
     @on(Button.Pressed, "#go")
     def _go(self) -> None:
         try:
-            account, passphrase, invite = self._read_form()
+            account, passphrase, invite, password = self._read_form()
         except (ClientError, E2EError) as exc:
             self._status(str(exc), error=True)
             return
         self.query_one("#go", Button).disabled = True
-        self._set_up(account, passphrase, invite)
+        self._set_up(account, passphrase, invite, password)
 
-    def _read_form(self) -> tuple[Account, str, str | None]:
+    def _read_form(self) -> tuple[Account, str, str | None, str | None]:
+        """The account to set up, the passphrase, the invite token and the account's
+        password (for an account made elsewhere, whose password is not derived from the
+        passphrase)."""
         value = {
             name: self.query_one(f"#{name}", Input).value.strip()
             for name in ("jid", "server", "ca", "invite")
@@ -172,19 +197,21 @@ class SetupScreen(Screen[tuple[Account, str]]):
         if account.exists:
             raise ClientError(f"{jid} is already set up on this device")
         account.remember_address(address)
-        return account, passphrase, invite.token if invite else None
+        password = self.query_one("#password", Input).value or None
+        return account, passphrase, invite.token if invite else None, password
 
     @work(exclusive=True, group="setup")
-    async def _set_up(self, account: Account, passphrase: str, invite: str | None) -> None:
+    async def _set_up(
+        self, account: Account, passphrase: str, invite: str | None, password: str | None
+    ) -> None:
         try:
             if self.creating:
-                fingerprint, code = await account.create(
-                    passphrase, invite=invite, progress=self._status
+                _fingerprint, code = await account.create(
+                    passphrase, existing_password=password, invite=invite, progress=self._status
                 )
-                del fingerprint
                 await self.app.push_screen_wait(RecoveryCodeScreen(code))
             else:
-                await account.login(passphrase, progress=self._status)
+                await account.login(passphrase, password=password, progress=self._status)
         except (ClientError, ConnectFailed, E2EError) as exc:
             account.forget()
             self._status(str(exc), error=True)

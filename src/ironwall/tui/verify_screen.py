@@ -49,6 +49,7 @@ class VerifyScreen(ModalScreen[bool]):
     VerifyScreen #sides { height: auto; }
     VerifyScreen #qr { display: none; height: auto; }
     VerifyScreen #qr.shown { display: block; }
+    VerifyScreen #sides.hidden { display: none; }
     VerifyScreen #buttons { height: auto; }
     VerifyScreen Button { margin-right: 2; }
     """
@@ -82,6 +83,7 @@ class VerifyScreen(ModalScreen[bool]):
                 yield Button("They match: verified", id="match", variant="success")
                 yield Button("They differ", id="differ", variant="error")
                 yield Button("Close", id="close")
+            yield Static(Text("q: show the QR code of your key / the fingerprints", style="dim"))
 
     def _side(self, title: str, fingerprints: tuple[str, ...]) -> Text:
         text = Text(title, style="bold")
@@ -98,8 +100,10 @@ class VerifyScreen(ModalScreen[bool]):
         return text
 
     def action_toggle_qr(self) -> None:
-        """Show or hide the QR code of one's own key."""
+        """Show the QR code of one's own key instead of the fingerprints (or back): both
+        do not fit in 24 lines."""
         self.query_one("#qr").toggle_class("shown")
+        self.query_one("#sides").toggle_class("hidden")
 
     def action_close(self) -> None:
         """Close without verifying."""
