@@ -52,7 +52,9 @@ async def main_screen(pilot: Pilot[object]) -> MainScreen:
     assert isinstance(app, ChatApp)
     await until(
         pilot,
-        lambda: app.main is not None and app.screen is app.main and bool(app.main.query("#status-bar")),
+        lambda: (
+            app.main is not None and app.screen is app.main and bool(app.main.query("#status-bar"))
+        ),
         "the main screen",
     )
     assert app.main is not None

@@ -3,21 +3,20 @@ read states, typing, and where it opens."""
 
 from __future__ import annotations
 
+from textual.pilot import Pilot
 from textual.widgets.option_list import OptionDoesNotExist
 
-from ironwall.client.events import ChatState, Delivery, Direction, MessageStatus
+from ironwall.client import ClientSession
+from ironwall.client.events import ChatState, ChatStateChanged, Delivery, Direction, MessageStatus
 from ironwall.tui.compose_box import ComposeBox
 from ironwall.tui.dialogs import AddContactDialog, RequestDialog
 from ironwall.tui.main_screen import MainScreen
 from support.client_world import PASSPHRASE, World
-from support.sessions import next_message
+from support.sessions import next_event, next_message
 from tui.pilot import SIZE, chat_app, main_screen, shown, status_bar, text_of, until
 
 
-async def _write(pilot: object, screen: MainScreen, text: str) -> None:
-    from textual.pilot import Pilot
-
-    assert isinstance(pilot, Pilot)
+async def _write(pilot: Pilot[object], screen: MainScreen, text: str) -> None:
     screen.query_one(ComposeBox).focus()
     screen.query_one(ComposeBox).insert(text)
     await pilot.press("enter")
@@ -56,12 +55,18 @@ async def test_two_chats_become_contacts_and_talk_with_delivery_and_read_states(
         await until(b, lambda: isinstance(bob_app.screen, RequestDialog), "the request dialog")
         await b.click("#accept")
         await until(b, lambda: bob_screen.peer == alice.jid, "bob's conversation with alice")
-        await until(a, lambda: alice_screen.session.contact(bob.jid).subscription == "both",
-                    "a mutual subscription")
+        await until(
+            a,
+            lambda: alice_screen.session.contact(bob.jid).subscription == "both",
+            "a mutual subscription",
+        )
 
         await _write(a, alice_screen, "hello bob")
-        await until(b, lambda: any(m.body == "hello bob" for m in shown(bob_screen)),
-                    "alice's message in bob's chat")
+        await until(
+            b,
+            lambda: any(m.body == "hello bob" for m in shown(bob_screen)),
+            "alice's message in bob's chat",
+        )
         received = next(m for m in shown(bob_screen) if m.body == "hello bob")
         assert received.direction is Direction.IN
         assert received.status is MessageStatus.UNVERIFIED
@@ -72,8 +77,11 @@ async def test_two_chats_become_contacts_and_talk_with_delivery_and_read_states(
         assert "✓✓ read" in str(line)
 
         await _write(b, bob_screen, "hi alice\nsecond line")
-        await until(a, lambda: any(m.body == "hi alice\nsecond line" for m in shown(alice_screen)),
-                    "bob's reply in alice's chat")
+        await until(
+            a,
+            lambda: any(m.body == "hi alice\nsecond line" for m in shown(alice_screen)),
+            "bob's reply in alice's chat",
+        )
         assert bob_screen.query_one(ComposeBox).text == ""  # sent, so the box is empty
 
 
@@ -91,12 +99,18 @@ async def test_typing_is_shown_and_unread_messages_are_counted(chat_world: World
             screen.open_conversation(bob.jid)
             await bob_session.settled()
             bob_session.set_chat_state(alice.jid, ChatState.COMPOSING)
-            await until(pilot, lambda: "bob@localhost is typing" in text_of(
-                screen.query_one("#typing")), "bob typing")  # type: ignore[arg-type]
+            await until(
+                pilot,
+                lambda: "bob@localhost is typing" in text_of(screen.query_one("#typing")),
+                "bob typing",
+            )  # type: ignore[arg-type]
             await carol_session.send(alice.jid, "one")
             await carol_session.send(alice.jid, "two")
-            await until(pilot, lambda: screen.session.unread_counts().get(carol.jid) == 2,
-                        "two unread from carol")
+            await until(
+                pilot,
+                lambda: screen.session.unread_counts().get(carol.jid) == 2,
+                "two unread from carol",
+            )
             entry = lambda: str(screen.contact_list.get_option(carol.jid).prompt)  # noqa: E731
             await until(pilot, lambda: "carol@localhost (2)" in entry(), "the unread count")
             await until(pilot, lambda: "2 unread" in status_bar(screen), "the unread total")
@@ -106,20 +120,18 @@ async def test_typing_is_shown_and_unread_messages_are_counted(chat_world: World
             assert state is ChatState.COMPOSING
             # Opening carol's conversation reads it.
             screen.open_conversation(carol.jid)
-            await until(pilot, lambda: not screen.session.unread_counts().get(carol.jid),
-                        "carol's messages read")
+            await until(
+                pilot,
+                lambda: not screen.session.unread_counts().get(carol.jid),
+                "carol's messages read",
+            )
 
 
 async def _write_without_sending(screen: MainScreen, text: str) -> None:
     screen.query_one(ComposeBox).insert(text)
 
 
-async def _next_chat_state(session: object) -> ChatState:
-    from ironwall.client import ClientSession
-    from ironwall.client.events import ChatStateChanged
-    from support.sessions import next_event
-
-    assert isinstance(session, ClientSession)
+async def _next_chat_state(session: ClientSession) -> ChatState:
     return (await next_event(session, ChatStateChanged)).state
 
 
@@ -139,7 +151,7 @@ async def test_it_opens_where_the_user_left_off(chat_world: World) -> None:
         assert isinstance(again.focused, ComposeBox)
 
 
-async def test_a_message_from_bob_reaches_alice_and_back_with_the_cli_state_shared(
+async def test_what_the_chat_sends_is_in_the_state_the_cli_reads(
     chat_world: World,
 ) -> None:
     alice, bob = await chat_world.create("alice", "bob")

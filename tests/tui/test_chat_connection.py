@@ -31,19 +31,23 @@ async def test_messages_written_offline_are_sent_when_the_server_is_back(
         assert shown(screen)[0].delivery is Delivery.PENDING
         assert "◷ pending" in str(screen.messages.get_option_at_index(1).prompt)
 
-        config = make_config(
-            chat_world.tmp / "server", listeners=(Listener("127.0.0.1", port),)
-        )
+        config = make_config(chat_world.tmp / "server", listeners=(Listener("127.0.0.1", port),))
         again = Server(config)
         await again.start()
         try:
             await until(pilot, lambda: "online" in status_bar(screen), "online again", 60)
-            await until(pilot, lambda: shown(screen)[0].delivery is not Delivery.PENDING,
-                        "the server took it")
+            await until(
+                pilot,
+                lambda: shown(screen)[0].delivery is not Delivery.PENDING,
+                "the server took it",
+            )
             async with bob.open(PASSPHRASE, available=True) as bob_session:
                 heard = await next_message(bob_session)
                 assert heard.body == "written while offline"
-                await until(pilot, lambda: shown(screen)[0].delivery is Delivery.DELIVERED,
-                            "delivered, once bob's client confirmed it")
+                await until(
+                    pilot,
+                    lambda: shown(screen)[0].delivery is Delivery.DELIVERED,
+                    "delivered, once bob's client confirmed it",
+                )
         finally:
             await again.stop()

@@ -77,15 +77,23 @@ async def test_a_swapped_key_of_a_verified_contact_blocks_sending(chat_world: Wo
         # Writing to bob now sends nothing and brings the question back.
         screen.query_one(ComposeBox).insert("the door code is 5521")
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, KeyChangedDialog),
-                    lambda: f"the dialog again ({app.focused}, {app.screen_stack}, {list(app._notifications)})")
+        await until(
+            pilot,
+            lambda: isinstance(app.screen, KeyChangedDialog),
+            lambda: (
+                f"the dialog again ({app.focused}, {app.screen_stack}, {list(app._notifications)})"
+            ),
+        )
         assert screen.session.history(bob.jid) == []
         await pilot.click("#accept")
         await until(pilot, lambda: "? unverified" in _header(screen), "the accepted key")
         assert screen.session.contact(bob.jid).fingerprints == (substitute.fingerprint,)
         await pilot.press("enter")  # the text is still in the box
-        await until(pilot, lambda: [m.body for m in shown(screen)] == ["the door code is 5521"],
-                    "the message, sent to the new key")
+        await until(
+            pilot,
+            lambda: [m.body for m in shown(screen)] == ["the door code is 5521"],
+            "the message, sent to the new key",
+        )
 
 
 async def test_a_contact_without_a_key_gets_plaintext_only_by_explicit_choice(
@@ -109,8 +117,11 @@ async def test_a_contact_without_a_key_gets_plaintext_only_by_explicit_choice(
             await pilot.click("#cancel")
             assert screen.session.history("carol@localhost") == []
             await pilot.press("enter")
-            await until(pilot, lambda: isinstance(app.screen, PlaintextDialog),
-                        lambda: f"asked again ({app.focused}, {app.screen_stack})")
+            await until(
+                pilot,
+                lambda: isinstance(app.screen, PlaintextDialog),
+                lambda: f"asked again ({app.focused}, {app.screen_stack})",
+            )
             await pilot.click("#plaintext")
             await until(pilot, lambda: len(shown(screen)) == 1, "the plaintext message")
             assert "NOT ENCRYPTED" in str(screen.messages.get_option_at_index(1).prompt)

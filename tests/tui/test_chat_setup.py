@@ -57,13 +57,20 @@ async def test_first_run_creates_the_account_and_shows_the_recovery_code_once(
 
         _fill(setup, passphrase=PASSPHRASE, repeat=PASSPHRASE + " ")
         await _go(pilot)
-        await until(pilot, lambda: "differ" in status(), lambda: f"the two entries differ: {status()!r}")
+        await until(
+            pilot, lambda: "differ" in status(), lambda: f"the two entries differ: {status()!r}"
+        )
 
         _fill(setup, repeat=PASSPHRASE)
         await pilot.pause()
         assert "strong" in str(setup.query_one("#strength-word", Label).content)
         await _go(pilot)
-        await until(pilot, lambda: isinstance(app.screen, RecoveryCodeScreen), lambda: f"the code: {status()!r}", 60)
+        await until(
+            pilot,
+            lambda: isinstance(app.screen, RecoveryCodeScreen),
+            lambda: f"the code: {status()!r}",
+            60,
+        )
         code_screen = app.screen
         code = text_of(code_screen.query_one("#code", Static))
         assert re.fullmatch(r"([1-9A-NP-Z]{4}-){5}[1-9A-NP-Z]{4}", code)

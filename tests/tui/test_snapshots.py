@@ -81,22 +81,66 @@ async def _make_accounts(tmp: Path, port: int) -> Account:
         await session.verify("carol@localhost")
         state = session.state
         bob = "bob@localhost"
-        state.add_message(bob, Direction.IN, "Are we still on for Saturday?", _at(28, 18, 2),
-                          MessageStatus.UNVERIFIED, checks=_PASSED)
-        state.add_message(bob, Direction.OUT, "Yes! 10:00 at the station.", _at(28, 18, 5),
-                          MessageStatus.UNVERIFIED, delivery=Delivery.READ)
-        state.add_message(bob, Direction.IN, "[bold]Great[/bold] \x1b[31m see you\nthere",
-                          _at(30, 9, 41), MessageStatus.UNVERIFIED, checks=_PASSED)
-        state.add_message(bob, Direction.IN, None, _at(30, 9, 43), MessageStatus.REJECTED,
-                          detail="signed by a key that is not bob@localhost's",
-                          checks=(("decrypts-and-signed", True), ("sender-key", False)))
-        state.add_message(bob, Direction.OUT, "Did you send that last one?", _at(30, 9, 50),
-                          MessageStatus.UNVERIFIED, delivery=Delivery.DELIVERED)
+        state.add_message(
+            bob,
+            Direction.IN,
+            "Are we still on for Saturday?",
+            _at(28, 18, 2),
+            MessageStatus.UNVERIFIED,
+            checks=_PASSED,
+        )
+        state.add_message(
+            bob,
+            Direction.OUT,
+            "Yes! 10:00 at the station.",
+            _at(28, 18, 5),
+            MessageStatus.UNVERIFIED,
+            delivery=Delivery.READ,
+        )
+        state.add_message(
+            bob,
+            Direction.IN,
+            "[bold]Great[/bold] \x1b[31m see you\nthere",
+            _at(30, 9, 41),
+            MessageStatus.UNVERIFIED,
+            checks=_PASSED,
+        )
+        state.add_message(
+            bob,
+            Direction.IN,
+            None,
+            _at(30, 9, 43),
+            MessageStatus.REJECTED,
+            detail="signed by a key that is not bob@localhost's",
+            checks=(("decrypts-and-signed", True), ("sender-key", False)),
+        )
+        state.add_message(
+            bob,
+            Direction.OUT,
+            "Did you send that last one?",
+            _at(30, 9, 50),
+            MessageStatus.UNVERIFIED,
+            delivery=Delivery.DELIVERED,
+        )
         carol = "carol@localhost"
-        state.add_message(carol, Direction.IN, "New photos are up", _at(30, 11, 0),
-                          MessageStatus.VERIFIED, checks=_PASSED, unread=True)
-        state.add_message(carol, Direction.IN, "The one from the lake!", _at(30, 11, 1),
-                          MessageStatus.VERIFIED, checks=_PASSED, unread=True)
+        state.add_message(
+            carol,
+            Direction.IN,
+            "New photos are up",
+            _at(30, 11, 0),
+            MessageStatus.VERIFIED,
+            checks=_PASSED,
+            unread=True,
+        )
+        state.add_message(
+            carol,
+            Direction.IN,
+            "The one from the lake!",
+            _at(30, 11, 1),
+            MessageStatus.VERIFIED,
+            checks=_PASSED,
+            unread=True,
+        )
         state.set(LAST_PEER_KEY, bob)
     return alice
 
@@ -143,14 +187,23 @@ async def _until(pilot: Pilot[Any], condition: Callable[[], object], what: str) 
 async def _chat_ready(pilot: Pilot[Any]) -> None:
     app = pilot.app
     assert isinstance(app, ChatApp)
-    await _until(pilot, lambda: app.main is not None and app.screen is app.main
-                 and bool(app.main.query("#status-bar")), "the main screen")
+    await _until(
+        pilot,
+        lambda: (
+            app.main is not None and app.screen is app.main and bool(app.main.query("#status-bar"))
+        ),
+        "the main screen",
+    )
     assert app.main is not None
     main = app.main
-    await _until(pilot, lambda: "online" in str(main.query_one("#status-bar").content),
-                 "online")
-    await _until(pilot, lambda: "carol@localhost (2)" in str(
-        main.contact_list.get_option("carol@localhost").prompt), "the contact list")
+    await _until(pilot, lambda: "online" in str(main.query_one("#status-bar").content), "online")
+    await _until(
+        pilot,
+        lambda: (
+            "carol@localhost (2)" in str(main.contact_list.get_option("carol@localhost").prompt)
+        ),
+        "the contact list",
+    )
     main.query_one(ComposeBox).cursor_blink = False
     await main.session.settled()
     await pilot.pause(0.3)

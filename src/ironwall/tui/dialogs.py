@@ -50,7 +50,7 @@ class _Dialog(ModalScreen[str | None]):
         border: thick $primary; background: $surface; padding: 1 2;
     }
     _Dialog .title { text-style: bold; margin-bottom: 1; }
-    _Dialog .warning > Vertical { border: thick $error; }
+    _Dialog.warning > Vertical { border: thick $error; }
     _Dialog Horizontal { height: auto; margin-top: 1; }
     _Dialog Button { margin-right: 2; }
     _Dialog .error { color: $error; }
