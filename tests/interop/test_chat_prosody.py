@@ -6,10 +6,11 @@
 2. Alice in the chat and Bob as a headless client session become contacts (Ctrl+N in
    the chat) and write both ways; the marks the chat shows (key badge, message status,
    delivery) are checked as rendered.
-3. The setup screen on Prosody: its *log in* mode cannot take an account made from a
-   password (it has no password field, so it derives one from the passphrase): it says
-   so and leaves nothing behind. An account the setup screen *created* (in-band
-   registration, password derived from the passphrase) logs in on a second device.
+3. The setup screen on Prosody: its *log in* mode, given an account made from a
+   password but not that password, derives one from the passphrase, which Prosody
+   refuses: it says so and leaves nothing behind; with the password it logs in. An
+   account the setup screen *created* (in-band registration, password derived from the
+   passphrase) logs in on a second device.
 
 One Prosody serves the module, with in-band registration on for the last test; every
 test uses its own accounts, since keys and rosters stay on the server.
@@ -17,9 +18,8 @@ test uses its own accounts, since keys and rosters stay on the server.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -44,6 +44,7 @@ from ironwall.tui.dialogs import AddContactDialog
 from ironwall.tui.main_screen import MainScreen
 from ironwall.tui.setup_screen import RecoveryCodeScreen, SetupScreen
 from ironwall.tui.unlock_screen import UnlockScreen
+from support.chat_pilot import SIZE, main_screen, text_of, until
 from support.sessions import next_event, next_message
 
 from .peers import require_peer
@@ -54,7 +55,6 @@ pytestmark = pytest.mark.interop
 
 ALICE_PASSPHRASE = "orbit lantern quietly seventeen marble"
 BOB_PASSPHRASE = "velvet harbor copper ninety thistle"
-SIZE = (100, 30)
 WAIT = 20.0
 #: Accounts made with prosodyctl (each test its own); "erin" is registered by the chat.
 USERS = ("alice", "bob", "carol", "dave")
@@ -90,35 +90,6 @@ def _chat(home: Path, account: Account | None, passphrase: str | None = None) ->
     return ChatApp(home, account, passphrase=passphrase, fast_kdf=True, desktop_notifications=False)
 
 
-async def _until(
-    pilot: Pilot[int], condition: Callable[[], object], what: str, timeout: float = WAIT
-) -> None:
-    """Let the app run until ``condition()`` holds; fail naming ``what`` did not happen."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for: {what}")
-        await pilot.pause(0.05)
-
-
-def _text(widget: Static) -> str:
-    content = widget.content
-    return content.plain if isinstance(content, Text) else str(content)
-
-
-async def _online_main_screen(pilot: Pilot[int]) -> MainScreen:
-    app = pilot.app
-    assert isinstance(app, ChatApp)
-    await _until(pilot, lambda: app.main is not None and app.screen is app.main, "the main screen")
-    assert app.main is not None
-    main = app.main
-    await _until(
-        pilot, lambda: "● online" in _text(main.query_one("#status-bar", Static)), "online"
-    )
-    return main
-
-
 def _rendered(main: MainScreen, message: Message) -> str:
     """The message's lines as the conversation shows them."""
     prompt = main.messages.get_option(f"m{message.id}").prompt
@@ -134,7 +105,7 @@ def _shown(main: MainScreen, direction: Direction, body: str) -> Message | None:
 
 async def _quit(pilot: Pilot[int]) -> None:
     await pilot.press("ctrl+q")
-    await _until(pilot, lambda: pilot.app.return_code is not None, "the chat to quit", 10.0)
+    await until(pilot, lambda: pilot.app.return_code is not None, "the chat to quit", 10.0)
     assert pilot.app.return_code == 0
 
 
@@ -150,17 +121,17 @@ async def test_chat_unlocks_an_existing_prosody_account(
     app = _chat(home, carol)
     async with app.run_test(size=SIZE) as pilot:
         try:
-            await _until(pilot, lambda: isinstance(app.screen, UnlockScreen), "the prompt")
+            await until(pilot, lambda: isinstance(app.screen, UnlockScreen), "the prompt")
             await pilot.press(*"wrong horse battery", "enter")
             status = app.screen.query_one("#status", Static)
-            await _until(pilot, lambda: "wrong passphrase" in _text(status), "the refusal")
+            await until(pilot, lambda: "wrong passphrase" in text_of(status), "the refusal")
             assert isinstance(app.screen, UnlockScreen)
             app.screen.query_one("#passphrase", Input).value = ALICE_PASSPHRASE
             await pilot.press("enter")
-            main = await _online_main_screen(pilot)
-            assert carol.jid in _text(main.query_one("#status-bar", Static))
-            assert _text(main.query_one("#peer", Static)) == "No conversation open"
-            assert "No contacts yet" in _text(main.query_one("#notice", Static))
+            main = await main_screen(pilot)
+            assert carol.jid in text_of(main.query_one("#status-bar", Static))
+            assert text_of(main.query_one("#peer", Static)) == "No conversation open"
+            assert "No contacts yet" in text_of(main.query_one("#notice", Static))
             session = app.session
             assert session is not None
             assert session.online
@@ -187,7 +158,7 @@ async def test_chat_and_a_client_session_talk_through_prosody(
         app = _chat(alice_home, alice, ALICE_PASSPHRASE)
         async with app.run_test(size=SIZE) as pilot:
             try:
-                main = await _online_main_screen(pilot)
+                main = await main_screen(pilot)
                 await _befriend(pilot, main, bob, alice_jid, bob_jid)
 
                 # Alice writes in the compose box; Enter sends.
@@ -207,7 +178,7 @@ async def test_chat_and_a_client_session_talk_through_prosody(
                 # Prosody routes Bob's XEP-0184 receipt back (it is an ordinary message to
                 # Alice), so the chat gets past "sent" (the answer to the ping after the
                 # message) to "delivered". Bob's session never marks it read.
-                await _until(
+                await until(
                     pilot,
                     lambda: (
                         (m := _shown(main, Direction.OUT, to_bob)) is not None
@@ -222,7 +193,7 @@ async def test_chat_and_a_client_session_talk_through_prosody(
 
                 # Bob answers; it shows in Alice's open conversation, checked and escaped.
                 sent = await bob.send(alice_jid, to_alice)
-                await _until(
+                await until(
                     pilot,
                     lambda: _shown(main, Direction.IN, to_alice) is not None,
                     "bob's message in the conversation",
@@ -249,9 +220,9 @@ async def test_chat_and_a_client_session_talk_through_prosody(
                 ], states
                 assert updated.message.body == to_alice
                 assert bob.state.message(sent.id) == updated.message
-                await _until(
+                await until(
                     pilot,
-                    lambda: "unread" not in _text(main.query_one("#status-bar", Static)),
+                    lambda: "unread" not in text_of(main.query_one("#status-bar", Static)),
                     "no unread count once read",
                 )
                 assert app.session is not None
@@ -267,14 +238,14 @@ async def _befriend(
     """Alice adds Bob with Ctrl+N; Bob's session accepts; both see the other's key."""
     app = pilot.app
     await pilot.press("ctrl+n")
-    await _until(pilot, lambda: isinstance(app.screen, AddContactDialog), "the add dialog")
+    await until(pilot, lambda: isinstance(app.screen, AddContactDialog), "the add dialog")
     await pilot.press(*bob_jid, "enter")
     request = await next_event(bob, SubscriptionRequested, timeout=WAIT)
     assert request.jid == alice_jid
     trust = await bob.accept_contact(alice_jid)
     assert trust.state is TrustState.UNVERIFIED
-    await _until(pilot, lambda: main.peer == bob_jid, "the conversation with bob")
-    await _until(
+    await until(pilot, lambda: main.peer == bob_jid, "the conversation with bob")
+    await until(
         pilot,
         lambda: (
             main.session.contact(bob_jid).subscription == "both"
@@ -284,10 +255,10 @@ async def _befriend(
     )
     # Bob's key was pinned on first use: the header and the list say "unverified".
     header = main.query_one("#peer", Static)
-    await _until(pilot, lambda: "●" in _text(header), "bob online in the header")
-    assert _text(header) == f"● {bob_jid}  ? unverified  Ctrl+T to verify"
+    await until(pilot, lambda: "●" in text_of(header), "bob online in the header")
+    assert text_of(header) == f"● {bob_jid}  ? unverified  Ctrl+T to verify"
     # The list is redrawn a moment after a burst of roster and presence events.
-    await _until(
+    await until(
         pilot,
         lambda: _entry(main, bob_jid) == f"● {bob_jid}\n  ? unverified",
         f"bob online and unverified in the contact list, not {_entry(main, bob_jid)!r}",
@@ -309,7 +280,7 @@ async def _fill_setup(
     pilot: Pilot[int], server: XmppServer, jid: str, passphrase: str, *, login: bool
 ) -> SetupScreen:
     app = pilot.app
-    await _until(pilot, lambda: isinstance(app.screen, SetupScreen), "the setup screen")
+    await until(pilot, lambda: isinstance(app.screen, SetupScreen), "the setup screen")
     screen = app.screen
     assert isinstance(screen, SetupScreen)
     if login:
@@ -349,8 +320,8 @@ async def test_setup_screen_logs_in_to_an_account_made_from_a_password(
                 pilot, prosody, prosody.jid("dave"), BOB_PASSPHRASE, login=True
             )
             status = screen.query_one("#status", Static)
-            await _until(pilot, lambda: status.has_class("error"), "the login error")
-            assert _text(status).startswith("the server refused the login: wrong passphrase")
+            await until(pilot, lambda: status.has_class("error"), "the login error")
+            assert text_of(status).startswith("the server refused the login: wrong passphrase")
             assert not screen.query_one("#go", Button).disabled
             assert app.screen is screen
             assert app.session is None
@@ -359,7 +330,7 @@ async def test_setup_screen_logs_in_to_an_account_made_from_a_password(
             screen.query_one("#password", Input).value = prosody.users["dave"]
             await pilot.pause(0.3)  # a button ignores a click while it shows the last one
             await pilot.click("#go")
-            await _online_main_screen(pilot)
+            await main_screen(pilot)
             assert app.session is not None
             fingerprint = app.session.identity.fingerprint
             await _quit(pilot)
@@ -383,16 +354,16 @@ async def test_setup_screen_creates_on_prosody_and_logs_in_on_a_second_device(
     async with app.run_test(size=SIZE) as pilot:
         try:
             await _fill_setup(pilot, prosody, jid, ALICE_PASSPHRASE, login=False)
-            await _until(
+            await until(
                 pilot, lambda: isinstance(app.screen, RecoveryCodeScreen), "the recovery code"
             )
             code = app.screen.query_one("#code", Static)
-            assert len(_text(code)) > 20
+            assert len(text_of(code)) > 20
             assert app.screen.query_one("#continue", Button).disabled
             app.screen.query_one("#kept", Checkbox).value = True
             await pilot.pause()
             await pilot.click("#continue")
-            await _online_main_screen(pilot)
+            await main_screen(pilot)
             assert app.session is not None
             fingerprint = app.session.identity.fingerprint
             await _quit(pilot)
@@ -405,7 +376,7 @@ async def test_setup_screen_creates_on_prosody_and_logs_in_on_a_second_device(
     async with app.run_test(size=SIZE) as pilot:
         try:
             await _fill_setup(pilot, prosody, jid, ALICE_PASSPHRASE, login=True)
-            main = await _online_main_screen(pilot)
+            main = await main_screen(pilot)
             assert main.session.jid == jid
             assert main.session.identity.fingerprint == fingerprint
             await _quit(pilot)

@@ -11,9 +11,9 @@ from ironwall.client.events import ChatState, ChatStateChanged, Delivery, Direct
 from ironwall.tui.compose_box import ComposeBox
 from ironwall.tui.dialogs import AddContactDialog, RequestDialog
 from ironwall.tui.main_screen import MainScreen
+from support.chat_pilot import SIZE, chat_app, main_screen, shown, status_bar, text_of, until
 from support.client_world import PASSPHRASE, World
 from support.sessions import next_event, next_message
-from tui.pilot import SIZE, chat_app, main_screen, shown, status_bar, text_of, until
 
 
 async def _write(pilot: Pilot[object], screen: MainScreen, text: str) -> None:

@@ -7,10 +7,10 @@ from ironwall.client.events import Delivery
 from ironwall.server.app import Server
 from ironwall.server.config import Listener
 from ironwall.tui.compose_box import ComposeBox
+from support.chat_pilot import SIZE, chat_app, main_screen, shown, status_bar, until
 from support.client_world import PASSPHRASE, World
 from support.server import make_config, server_port
 from support.sessions import next_message
-from tui.pilot import SIZE, chat_app, main_screen, shown, status_bar, until
 
 
 async def test_messages_written_offline_are_sent_when_the_server_is_back(

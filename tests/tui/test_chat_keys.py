@@ -12,10 +12,10 @@ from ironwall.tui.compose_box import ComposeBox
 from ironwall.tui.dialogs import KeyChangedDialog, PlaintextDialog
 from ironwall.tui.main_screen import MainScreen
 from ironwall.tui.verify_screen import VerifyScreen
+from support.chat_pilot import SIZE, chat_app, main_screen, shown, text_of, until
 from support.client import connected
 from support.client_world import PASSPHRASE, World
 from support.users import PASSWORD, befriend
-from tui.pilot import SIZE, chat_app, main_screen, shown, text_of, until
 
 
 def _header(screen: MainScreen) -> str:

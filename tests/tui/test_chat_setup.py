@@ -13,10 +13,10 @@ from ironwall.client import Account
 from ironwall.tui.app import ChatApp
 from ironwall.tui.setup_screen import RecoveryCodeScreen, SetupScreen
 from ironwall.tui.unlock_screen import UnlockScreen
+from support.chat_pilot import SIZE, chat_app, main_screen, text_of, until
 from support.client_world import PASSPHRASE, World
 from support.server import server_port
 from support.tls import test_pki
-from tui.pilot import SIZE, chat_app, main_screen, text_of, until
 
 
 async def _go(pilot: Pilot[object]) -> None:

@@ -114,7 +114,7 @@ class MainScreen(Screen[None]):
         self._pause_timer: Timer | None = None
         self._composing = False
         #: Set once the screen is taken down (the app quitting): later events are dropped.
-        self._gone = False
+        self._unmounted = False
         #: The changed keys the user was already asked about, per contact.
         self._asked_about: dict[str, tuple[str, ...]] = {}
         #: Events that came before the screen was mounted, shown once it is.
@@ -136,6 +136,8 @@ class MainScreen(Screen[None]):
 
     def on_mount(self) -> None:
         """Open where the user left off: the last conversation, its compose box focused."""
+        if self._gone:
+            return
         self._redraw_contacts()
         self._redraw_status()
         contacts = [c.jid for c in self.session.contacts()]
@@ -165,7 +167,13 @@ class MainScreen(Screen[None]):
 
     def on_unmount(self) -> None:
         """The app is quitting: nothing more to show."""
-        self._gone = True
+        self._unmounted = True
+
+    @property
+    def _gone(self) -> bool:
+        """Nothing more to show: the screen is down, or the session closed (the user quit
+        between the unlock and this screen's mount; its history is closed with it)."""
+        return self._unmounted or self.session.is_closing()
 
     def _redraw_contacts(self) -> None:
         self._contacts_timer = None
