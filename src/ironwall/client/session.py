@@ -421,6 +421,9 @@ class ClientSession:
 
     def contact(self, jid: str) -> Contact:
         """One contact as the contact list shows it."""
+        return self._contact(jid, self.state.unread_counts())
+
+    def _contact(self, jid: str, unread_counts: dict[str, int]) -> Contact:
         trust = self.state.trust(jid)
         item: Any = None
         if self._connection is not None and jid in self.connection.client_roster:
@@ -433,7 +436,7 @@ class ClientSession:
             online=bool(item.resources) if item is not None else False,
             trust=trust.state,
             plaintext_allowed=self.state.plaintext_allowed(jid),
-            unread=self.state.unread_counts().get(jid, 0),
+            unread=unread_counts.get(jid, 0),
             fingerprints=tuple(sorted(trust.offered or trust.pinned - trust.revoked)),
             waiting_fingerprints=tuple(sorted(waiting)),
         )
@@ -445,7 +448,8 @@ class ClientSession:
             names |= {str(jid) for jid in self.connection.client_roster}
         names |= set(self.state.contacts())
         names.discard(self.jid)
-        return [self.contact(jid) for jid in sorted(names)]
+        unread_counts = self.state.unread_counts()
+        return [self._contact(jid, unread_counts) for jid in sorted(names)]
 
     def pending_requests(self) -> list[str]:
         """Who asked to become a contact and has not been answered yet."""

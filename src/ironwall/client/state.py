@@ -62,6 +62,11 @@ _SCHEMA = (
     """CREATE UNIQUE INDEX IF NOT EXISTS messages_once
         ON messages (peer, direction, origin_id) WHERE origin_id IS NOT NULL""",
     "CREATE INDEX IF NOT EXISTS messages_queued ON messages (queued) WHERE queued = 1",
+    # A page of a conversation is read in this order: without it SQLite sorts all of the
+    # peer's messages for every page.
+    "CREATE INDEX IF NOT EXISTS messages_time ON messages (peer, sent_at, id)",
+    # Unread counts are asked for on every redraw: only the few unread rows are indexed.
+    "CREATE INDEX IF NOT EXISTS messages_unread ON messages (peer) WHERE unread = 1",
     """CREATE TABLE IF NOT EXISTS deferred (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         stanza TEXT NOT NULL,
@@ -395,12 +400,21 @@ class LocalState:
 
     def history(self, peer: str, *, limit: int = 50, before_id: int | None = None) -> list[Message]:
         """A page of the conversation with ``peer``, oldest first: the ``limit`` messages
-        before ``before_id`` (default: the newest ones)."""
-        rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM messages WHERE peer = ? AND id < ? "  # noqa: S608 - fixed fragments only
-            "ORDER BY sent_at DESC, id DESC LIMIT ?",
-            (peer, before_id if before_id is not None else 1 << 62, limit),
-        ).fetchall()
+        shown before message ``before_id`` (default: the newest ones). Messages are in the
+        order they were written (``sent_at``), then of their arrival (``id``)."""
+        if before_id is None:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM messages WHERE peer = ? "  # noqa: S608 - fixed fragments only
+                "ORDER BY sent_at DESC, id DESC LIMIT ?",
+                (peer, limit),
+            ).fetchall()
+        else:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM messages WHERE peer = ? AND (sent_at, id) < "  # noqa: S608 - fixed fragments only
+                "(SELECT sent_at, id FROM messages WHERE id = ?) "
+                "ORDER BY sent_at DESC, id DESC LIMIT ?",
+                (peer, before_id, limit),
+            ).fetchall()
         return [_message(row) for row in reversed(rows)]
 
     def search(self, peer: str, text: str, *, limit: int = 100) -> list[Message]:
