@@ -53,8 +53,7 @@ def fill_archive(path: Path, items: int) -> None:
     ]
     with sqlite3.connect(path) as conn:
         conn.executemany(
-            "INSERT INTO archive (store, owner, with_jid, stamp, payload) "
-            "VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO archive (store, owner, with_jid, stamp, payload) VALUES (?, ?, ?, ?, ?)",
             rows,
         )
     conn.close()

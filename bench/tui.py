@@ -32,6 +32,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import json
 import multiprocessing
 import random
@@ -55,7 +56,7 @@ from ironwall.server.app import Server
 from ironwall.server.config import Config, Listener
 from ironwall.tui.app import ChatApp
 from ironwall.tui.main_screen import MainScreen
-from ironwall.tui.message_list import PAGE
+from ironwall.tui.message_list import FIRST_PAGE
 from servers.common import make_tls
 
 PASSPHRASE = "orbit lantern quietly seventeen marble"
@@ -194,6 +195,23 @@ async def _seed_alice(home: Path, count: int) -> None:
 # ------------------------------------------------------------------ measuring
 
 
+class FullCollections:
+    """The duration of each of CPython's full (oldest generation) garbage collections."""
+
+    def __init__(self) -> None:
+        self.durations: list[float] = []
+        self.recording = False
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2 or not self.recording:
+            return
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.durations.append(time.perf_counter() - self._started)
+
+
 class StallMonitor:
     """How late a task in the event loop wakes from 5 ms sleeps: the loop's stalls."""
 
@@ -242,7 +260,7 @@ def _check_open(screen: MainScreen, peer: str, count: int) -> None:
     shown = screen.messages
     if (
         screen.peer != peer
-        or len(shown.messages) != min(count, PAGE)
+        or len(shown.messages) != min(count, FIRST_PAGE)
         or shown.scroll_y < shown.max_scroll_y - 1
     ):
         raise RuntimeError(
@@ -261,12 +279,17 @@ class Results:
 
     messages: int
     burst: int
+    quiet_gc: bool
     seed_s: float = 0.0
     opens_s: list[float] = dataclasses.field(default_factory=list)
     open_calls_s: list[float] = dataclasses.field(default_factory=list)
     burst_s: float = 0.0
     bob_sent_s: float = 0.0
     stalls: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+    #: CPython's full collections while opening and in the burst (each one's seconds).
+    full_collections_s: list[float] = dataclasses.field(default_factory=list)
+    #: One full collection after the burst: what the quiet collector's run costs then.
+    quiet_collection_s: float = 0.0
 
     @property
     def open_median(self) -> float:
@@ -305,8 +328,16 @@ class Results:
 
 async def _chat(home: Path, conn: Connection, results: Results) -> None:
     alice = Account(ALICE, home, insecure_fast_kdf_for_tests=True)
-    app = ChatApp(home, alice, passphrase=PASSPHRASE, fast_kdf=True, desktop_notifications=False)
+    app = ChatApp(
+        home,
+        alice,
+        passphrase=PASSPHRASE,
+        fast_kdf=True,
+        desktop_notifications=False,
+        quiet_gc=results.quiet_gc,
+    )
     monitor = StallMonitor()
+    collections = FullCollections()
     async with app.run_test(size=SIZE) as pilot:
         watching = asyncio.create_task(monitor.run())
         try:
@@ -321,6 +352,8 @@ async def _chat(home: Path, conn: Connection, results: Results) -> None:
             await asyncio.sleep(1.0)
             results.stalls["idle"] = monitor.take()
 
+            gc.callbacks.append(collections)
+            collections.recording = True
             _progress(f"  opening bob's and carol's conversations, {OPEN_ROUNDS} times each")
             for _ in range(OPEN_ROUNDS):
                 for peer in (CAROL, BOB):
@@ -354,7 +387,14 @@ async def _chat(home: Path, conn: Connection, results: Results) -> None:
             results.burst_s = shown_at - first
             results.bob_sent_s = last - first
             results.stalls["burst"] = monitor.take()
+            collections.recording = False
+            results.full_collections_s = collections.durations
+            collecting = time.perf_counter()
+            gc.collect()
+            results.quiet_collection_s = time.perf_counter() - collecting
         finally:
+            with contextlib.suppress(ValueError):
+                gc.callbacks.remove(collections)
             watching.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watching
@@ -372,7 +412,8 @@ def _table(results: Results) -> str:
     opens = results.opens_s
     lines = [
         f"Terminal chat: {results.messages:,}-message conversations, burst of "
-        f"{results.burst:,}, headless {SIZE[0]}x{SIZE[1]}, loopback TLS",
+        f"{results.burst:,}, headless {SIZE[0]}x{SIZE[1]}, loopback TLS, "
+        f"{'quiet' if results.quiet_gc else 'CPython'} garbage collection",
         f"  {'figure':<46} {'value':>12}   goal",
         f"  {'open a conversation, median (s)':<46} {results.open_median:>12.3f}",
         f"  {'open a conversation, max (s)':<46} {results.open_max:>12.3f}   "
@@ -394,6 +435,15 @@ def _table(results: Results) -> str:
             f"  {f'longest stall while {phase}, max / p99 (ms)':<46} "
             f"{stall['max'] * 1000:>6.1f} / {stall['p99'] * 1000:>4.1f}   {goal}"
         )
+    full = results.full_collections_s
+    lines.append(
+        f"  {'full collections opening + burst, n / max (ms)':<46} "
+        f"{len(full):>6} / {max(full, default=0.0) * 1000:>4.0f}"
+    )
+    lines.append(
+        f"  {'one full collection after the burst (ms)':<46} "
+        f"{results.quiet_collection_s * 1000:>12.0f}   (when quiet: nobody waits)"
+    )
     lines.append(f"  (opens, s: {' '.join(f'{s:.3f}' for s in opens)})")
     return "\n".join(lines)
 
@@ -413,6 +463,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--messages", type=int, default=10_000, help="per conversation")
     parser.add_argument("--burst", type=int, default=1_000, help="messages bob sends")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument(
+        "--python-gc",
+        action="store_true",
+        help="leave garbage collection to CPython (as `ironwall chat` did before its quiet collector)",
+    )
     args = parser.parse_args(argv)
     if args.messages < 0 or args.burst < 1:
         parser.error("--messages must be at least 0 and --burst at least 1")
@@ -422,7 +477,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the phases and print the figures; 0 unless the bench itself failed."""
     args = _parse_args(argv)
-    results = Results(messages=args.messages, burst=args.burst)
+    results = Results(messages=args.messages, burst=args.burst, quiet_gc=not args.python_gc)
     started = time.monotonic()
     # spawn: a fresh interpreter for the child, not a fork of this one's state.
     context = multiprocessing.get_context("spawn")

@@ -56,7 +56,7 @@ def _chat(args: argparse.Namespace) -> int:
         level=logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    app = ChatApp(home, account, passphrase=passphrase)
+    app = ChatApp(home, account, passphrase=passphrase, quiet_gc=True)
     code = app.run()
     return code if isinstance(code, int) else 0
 

@@ -20,13 +20,14 @@ from ironwall.client import Account, ClientSession, EventStream
 from ironwall.client.events import ConnectionChanged, ConnectionState, Event, Message
 from ironwall.client.text import visible
 from ironwall.tui.main_screen import MainScreen
+from ironwall.tui.quiet_collector import QuietCollector
 from ironwall.tui.setup_screen import SetupScreen
 from ironwall.tui.unlock_screen import UnlockScreen
 
 __all__ = ["ChatApp"]
 
 #: Longest run of event handling before the screen gets to draw (the burst case).
-_SLICE = 0.01
+_SLICE = 0.005
 #: How long closing the session may take when the user quits.
 _CLOSE_TIMEOUT = 5.0
 
@@ -45,7 +46,10 @@ class ChatApp(App[int]):
         passphrase: str | None = None,
         fast_kdf: bool = False,
         desktop_notifications: bool = True,
+        quiet_gc: bool = False,
     ) -> None:
+        """``quiet_gc``: run full garbage collections only when the chat is quiet (for the
+        process that is the chat: it changes the collector of the whole process)."""
         super().__init__()
         self.home = home
         self.account = account
@@ -58,6 +62,7 @@ class ChatApp(App[int]):
         self._notify_send = shutil.which("notify-send") if desktop_notifications else None
         self._stack = contextlib.AsyncExitStack()
         self._unread_alerts = 0
+        self._collector = QuietCollector() if quiet_gc else None
 
     def on_mount(self) -> None:
         """The unlock prompt, or the first-run setup when this device has no account."""
@@ -96,6 +101,9 @@ class ChatApp(App[int]):
     def _show_main(self) -> None:
         assert self.main is not None
         self.switch_screen(self.main)
+        if self._collector is not None:
+            # Once the main screen is up: what exists then lives as long as the app.
+            self.call_after_refresh(self._collector.start)
 
     async def _pump(self, stream: EventStream) -> None:
         """Hand every session event to the main screen, yielding to the screen in bursts."""
@@ -107,6 +115,8 @@ class ChatApp(App[int]):
                 started = time.perf_counter()
 
     def _dispatch(self, event: Event) -> None:
+        if self._collector is not None:
+            self._collector.busy()
         if self.main is not None:
             self.main.handle(event)
         if (
@@ -151,6 +161,12 @@ class ChatApp(App[int]):
         if driver is not None and not self.is_headless:
             driver.write(f"\x1b]2;{title}\x07")
 
+    async def on_event(self, event: events.Event) -> None:
+        """Input is activity: the collector waits for a quiet moment."""
+        if self._collector is not None and isinstance(event, events.InputEvent):
+            self._collector.busy()
+        await super().on_event(event)
+
     def on_app_focus(self, _event: events.AppFocus) -> None:
         """Back in the terminal: the alerts are seen."""
         self.has_terminal_focus = True
@@ -173,6 +189,8 @@ class ChatApp(App[int]):
     async def on_unmount(self) -> None:
         """However the app ends (quit, Ctrl+C, an error): close the session cleanly."""
         await self.close_session()
+        if self._collector is not None:
+            await self._collector.stop()
 
     async def close_session(self) -> None:
         """Close the session, if it is open."""

@@ -56,7 +56,7 @@ from ironwall.tui.dialogs import (
     SearchDialog,
 )
 from ironwall.tui.help_screen import HelpScreen
-from ironwall.tui.message_list import PAGE, MessageList
+from ironwall.tui.message_list import FIRST_PAGE, OLDER_PAGE, MessageList
 from ironwall.tui.verify_screen import VerifyScreen
 from ironwall.tui.words import connection_text, trust_badge
 
@@ -262,8 +262,8 @@ class MainScreen(Screen[None]):
             self._stop_composing(ChatState.ACTIVE)
         self.peer = jid
         self.session.state.set(LAST_PEER_KEY, jid)
-        page = self.session.history(jid, limit=PAGE + 1)
-        more = len(page) > PAGE
+        page = self.session.history(jid, limit=FIRST_PAGE + 1)
+        more = len(page) > FIRST_PAGE
         self.messages.show(page[1:] if more else page, more_before=more)
         self.query_one("#typing", Static).update(self._typing_text())
         self._redraw_peer()
@@ -291,8 +291,8 @@ class MainScreen(Screen[None]):
         shown = self.messages.messages
         if self.peer is None or not shown:
             return
-        page = self.session.history(self.peer, limit=PAGE + 1, before_id=shown[0].id)
-        more = len(page) > PAGE
+        page = self.session.history(self.peer, limit=OLDER_PAGE + 1, before_id=shown[0].id)
+        more = len(page) > OLDER_PAGE
         self.messages.prepend(page[1:] if more else page, more_before=more)
 
     @on(MessageList.Inspect)
