@@ -22,7 +22,7 @@ import ironwall.server.accounts as accounts_module
 from ironwall.proto.jid import JID
 from ironwall.proto.sasl import make_verifiers
 from ironwall.server.accounts import Accounts
-from ironwall.server.modules.roster import RosterItem
+from ironwall.server.roster_model import RosterItem
 from ironwall.storage import open_driver
 
 from .common import (

@@ -13,7 +13,7 @@ import slixmpp
 from ironwall.proto.jid import JID
 from ironwall.server.app import Server
 from ironwall.server.modules.blocking import matches
-from ironwall.server.modules.roster import RosterItem
+from ironwall.server.roster_model import RosterItem
 from support.client import TIMEOUT, XMPPClient, connected
 from support.server import running_server, server_port
 from support.users import PASSWORD, add_users

@@ -9,7 +9,7 @@ from typing import Any
 
 from ironwall.proto.jid import JID
 from ironwall.server.app import Server
-from ironwall.server.modules.roster import RosterItem
+from ironwall.server.roster_model import RosterItem
 from support.client import TIMEOUT, XMPPClient, connected
 from support.server import running_server, server_port
 from support.users import PASSWORD, add_users

@@ -18,7 +18,7 @@ from slixmpp.xmlstream.matcher import MatchXPath
 
 from ironwall.proto.jid import JID
 from ironwall.server.app import Server
-from ironwall.server.modules.roster import RosterItem
+from ironwall.server.roster_model import RosterItem
 from ironwall.xml import parse_document
 from support.client import TIMEOUT, XMPPClient, connected
 from support.server import running_server, server_port

@@ -20,8 +20,8 @@ from slixmpp.xmlstream.matcher import MatchXPath
 
 from ironwall.proto.jid import JID
 from ironwall.server.app import Server
-from ironwall.server.modules.pep_caps import verification_hash
-from ironwall.server.modules.roster import RosterItem
+from ironwall.server.modules.pep.caps import verification_hash
+from ironwall.server.roster_model import RosterItem
 from ironwall.xml import parse_document
 from support.client import XMPPClient
 from support.server import running_server, server_port

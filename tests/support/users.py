@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ironwall.proto.jid import JID
 from ironwall.server.app import Server
-from ironwall.server.modules.roster import Roster, RosterItem
+from ironwall.server.modules.roster import Roster
+from ironwall.server.roster_model import RosterItem
 
 PASSWORD = "correct horse battery"
 

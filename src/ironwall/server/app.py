@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ironwall.proto.stream import StreamOptions
 from ironwall.server import datadir
@@ -19,6 +19,7 @@ from ironwall.server.login_limits import FailedLogins
 from ironwall.server.module import Module
 from ironwall.server.resumption import Resumption
 from ironwall.server.router import Router
+from ironwall.server.services import ServiceKey
 from ironwall.server.tls import TLSMaterial, ensure_self_signed, load_tls
 from ironwall.storage import StorageDriver, open_driver
 from ironwall.xml import ParserLimits
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 __all__ = ["Server", "ServerError"]
 
 log = logging.getLogger("ironwall.server")
+
+ServiceT = TypeVar("ServiceT")
 
 
 class ServerError(RuntimeError):
@@ -63,10 +66,20 @@ class Server:
         self.stream_options: StreamOptions
         self._servers: list[asyncio.Server] = []
         self.addresses: list[tuple[str, int]] = []
+        #: Services by protocol, found once the modules are loaded.
+        self._services: dict[ServiceKey[Any], object] = {}
 
     def module(self, name: str) -> Module:
         """The running module called ``name`` (KeyError if not loaded)."""
         return self.modules[name]
+
+    def service(self, key: ServiceKey[ServiceT]) -> ServiceT | None:
+        """The first loaded module (in configuration order) that offers ``key``'s service."""
+        if key not in self._services:
+            self._services[key] = next(
+                (m for m in self.modules.values() if isinstance(m, key.protocol)), None
+            )
+        return cast("ServiceT | None", self._services[key])
 
     @property
     def disco_features(self) -> list[str]:
@@ -157,6 +170,14 @@ class Server:
                 raise ServerError(f"unknown module '{name}' in the configuration") from None
             module: Module = module_file.MODULE(self)
             self.modules[name] = module
+        self._services.clear()
+        for name, module in self.modules.items():
+            for key in module.needs:
+                if self.service(key) is None:
+                    raise ServerError(
+                        f"module '{name}' needs a module offering the {key.name} service "
+                        f"(add '{key.name}' to 'modules' in the configuration)"
+                    )
         for module in self.modules.values():
             await module.start()
         try:

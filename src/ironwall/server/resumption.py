@@ -21,9 +21,9 @@ from ironwall.proto import ns
 from ironwall.proto.jid import JID, InvalidJID
 from ironwall.proto.sm import StreamManagement
 from ironwall.proto.stanza import tag
-from ironwall.server.modules.message_kinds import has_content
 from ironwall.server.router import StanzaEvent
 from ironwall.server.session import Session
+from ironwall.server.stanza_kinds import has_content
 
 if TYPE_CHECKING:
     from ironwall.server.app import Server

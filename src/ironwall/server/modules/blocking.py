@@ -30,8 +30,9 @@ from ironwall.proto import ns
 from ironwall.proto.jid import JID, InvalidJID
 from ironwall.proto.stanza import error_reply, iq_result, readdress, tag
 from ironwall.server.module import Module
-from ironwall.server.modules.roster import Roster, RosterItem
+from ironwall.server.roster_model import RosterItem
 from ironwall.server.router import StanzaEvent
+from ironwall.server.services import ROSTER
 from ironwall.server.session import Session
 
 __all__ = ["BLOCKING", "BLOCKING_ERRORS", "MODULE", "Blocking", "matches"]
@@ -214,8 +215,8 @@ class Blocking(Module):
     # -------------------------------------------------------------- presence
 
     async def _contacts(self, owner: JID) -> list[RosterItem]:
-        roster = self.server.modules.get("roster")
-        return await roster.items(owner) if isinstance(roster, Roster) else []
+        roster = self.server.service(ROSTER)
+        return await roster.items(owner) if roster is not None else []
 
     async def _hide_presence(self, owner: JID, blocked: frozenset[JID]) -> None:
         router = self.server.router

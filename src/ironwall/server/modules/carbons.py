@@ -25,9 +25,9 @@ from ironwall.proto import ns
 from ironwall.proto.jid import JID
 from ironwall.proto.stanza import iq_result, tag
 from ironwall.server.module import Module
-from ironwall.server.modules.message_kinds import has_content, has_hint, message_type
 from ironwall.server.router import StanzaEvent
 from ironwall.server.session import Session
+from ironwall.server.stanza_kinds import has_content, has_hint, message_type
 
 __all__ = ["CARBONS", "FORWARD", "MODULE", "Carbons"]
 

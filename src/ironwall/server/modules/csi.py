@@ -22,8 +22,8 @@ from xml.etree.ElementTree import Element
 from ironwall.proto import ns
 from ironwall.proto.stanza import tag
 from ironwall.server.module import Module
-from ironwall.server.modules.message_kinds import carries_content
 from ironwall.server.session import Session
+from ironwall.server.stanza_kinds import carries_content
 
 if TYPE_CHECKING:
     from ironwall.server.connection import ClientConnection

@@ -27,7 +27,7 @@ from ironwall.proto.stanza import error_reply, iq_result, tag
 from ironwall.server.connection import ClientConnection, PreAuthRequest
 from ironwall.server.invite_tokens import Invite, InviteError, Invites
 from ironwall.server.module import Module
-from ironwall.server.modules.registration_policy import RegistrationAttempt
+from ironwall.server.registration_policy import RegistrationAttempt
 
 __all__ = ["MODULE", "InviteRegistration"]
 

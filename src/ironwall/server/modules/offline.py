@@ -31,8 +31,8 @@ from ironwall.proto import ns
 from ironwall.proto.jid import JID, InvalidJID
 from ironwall.proto.stanza import tag
 from ironwall.server.module import Module
-from ironwall.server.modules.roster import Roster
 from ironwall.server.router import StanzaEvent
+from ironwall.server.services import ROSTER
 from ironwall.server.session import Session
 from ironwall.storage import QuotaExceeded, StorageError, Usage
 from ironwall.xml import XMLPolicyError, parse_document, serialize
@@ -192,8 +192,8 @@ class Offline(Module):
         return queue
 
     async def _is_stranger(self, owner: JID, sender: str) -> bool:
-        roster = self.server.modules.get("roster")
-        if not isinstance(roster, Roster):
+        roster = self.server.service(ROSTER)
+        if roster is None:
             return False
         try:
             return await roster.is_stranger(owner, JID.parse(sender))

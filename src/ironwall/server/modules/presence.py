@@ -13,8 +13,9 @@ from ironwall.proto import ns
 from ironwall.proto.jid import JID
 from ironwall.proto.stanza import readdress, tag
 from ironwall.server.module import Module
-from ironwall.server.modules.roster import INBOUND, OUTBOUND, Roster, RosterItem
+from ironwall.server.roster_model import INBOUND, OUTBOUND, RosterItem
 from ironwall.server.router import StanzaEvent
+from ironwall.server.services import ROSTER, RosterService
 from ironwall.server.session import Session
 from ironwall.xml import parse_document, serialize
 
@@ -42,6 +43,7 @@ class Presence(Module):
     """Presence for local accounts."""
 
     name = "presence"
+    needs = (ROSTER,)
     disco_features = ()
 
     async def start(self) -> None:
@@ -54,9 +56,9 @@ class Presence(Module):
         hooks.on("session-closed", self._on_session_closed)
 
     @property
-    def _roster(self) -> Roster:
-        roster = self.server.module("roster")
-        assert isinstance(roster, Roster)
+    def _roster(self) -> RosterService:
+        roster = self.server.service(ROSTER)
+        assert roster is not None, "the server checks a module's needs before it starts"
         return roster
 
     # -------------------------------------------------------------- outbound

@@ -19,7 +19,7 @@ from ironwall.proto.stanza import error_reply, iq_result, tag
 from ironwall.server.accounts import CREDENTIALS_CHANGED, REMOVED, AccountError
 from ironwall.server.connection import PreAuthRequest
 from ironwall.server.module import Module
-from ironwall.server.modules.registration_policy import (
+from ironwall.server.registration_policy import (
     RegistrationAttempt,
     RegistrationLimits,
     add_invite_form,

@@ -1,7 +1,7 @@
 """Messages from strangers: each account chooses, the server limits (Ironwall extension).
 
 A stranger is a sender not in the recipient's roster, in any state (a request the
-recipient sent counts as a contact): ``Roster.is_stranger``. The recipient's own
+recipient sent counts as a contact): ``RosterService.is_stranger``. The recipient's own
 account and the server are never strangers. What an account does with messages and
 subscription requests from strangers is its policy, in namespace
 ``urn:ironwall:strangers:0``:
@@ -34,10 +34,10 @@ from ironwall.proto.jid import JID
 from ironwall.proto.stanza import iq_result, tag
 from ironwall.server.config import STRANGER_POLICIES
 from ironwall.server.module import Module
-from ironwall.server.modules.roster import Roster
 from ironwall.server.online_map import OnlineCache
 from ironwall.server.ratelimit import SlidingWindow
 from ironwall.server.router import StanzaEvent
+from ironwall.server.services import ROSTER
 from ironwall.server.session import Session
 
 __all__ = ["MODULE", "STRANGERS", "Strangers"]
@@ -107,8 +107,8 @@ class Strangers(Module):
         ):
             return False
         owner, sender = to.bare, event.sender.bare
-        roster = self.server.modules.get("roster")
-        if not isinstance(roster, Roster) or not await roster.is_stranger(owner, event.sender):
+        roster = self.server.service(ROSTER)
+        if roster is None or not await roster.is_stranger(owner, event.sender):
             return False
         policy = await self.policy(owner)
         if policy == "allow":

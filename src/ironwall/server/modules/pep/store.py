@@ -23,7 +23,7 @@ from typing import Any
 from xml.etree.ElementTree import Element
 
 from ironwall.proto.jid import JID
-from ironwall.server.modules.pubsub_model import NodeConfig
+from ironwall.server.modules.pep.model import NodeConfig
 from ironwall.storage import StorageDriver
 from ironwall.xml import XMLPolicyError, parse_document
 

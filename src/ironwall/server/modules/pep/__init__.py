@@ -3,7 +3,7 @@
 The service is the account's bare JID. The owner publishes, retracts, configures,
 purges and deletes; anyone the node's access model admits reads items and subscribes.
 Notifications go to the owner's resources and to contacts subscribed to the owner's
-presence whose client ``+notify``'s the node (XEP-0115, see ``pep_caps.py``), and to
+presence whose client ``+notify``'s the node (XEP-0115, see ``pep/caps.py``), and to
 explicit subscribers. XEP-0223 (private data in PEP) is this module plus a
 ``whitelist`` node. What is supported and why is in ``spec/pep.md``.
 
@@ -21,9 +21,7 @@ from ironwall.proto import ns
 from ironwall.proto.jid import JID, InvalidJID
 from ironwall.proto.stanza import iq_result, tag
 from ironwall.server.module import Module
-from ironwall.server.modules.pep_notify import Notifier, items_event
-from ironwall.server.modules.pep_store import Node, PepStore
-from ironwall.server.modules.pubsub_model import (
+from ironwall.server.modules.pep.model import (
     DATA_FORMS,
     NODE_CONFIG_FORM,
     PUBLISH_OPTIONS_FORM,
@@ -36,6 +34,8 @@ from ironwall.server.modules.pubsub_model import (
     access_denial,
     parse_form,
 )
+from ironwall.server.modules.pep.notify import Notifier, items_event
+from ironwall.server.modules.pep.store import Node, PepStore
 from ironwall.server.router import StanzaEvent
 from ironwall.xml import serialize
 

@@ -1,7 +1,7 @@
 """XEP-0313 Message Archive Management: every account's history, as ciphertext.
 
 Archived: ``chat`` and ``normal`` messages with content (a body, OX ``<openpgp>`` or
-OMEMO ``<encrypted>``, see ``message_kinds.py``) or the ``<store/>`` hint, unless they
+OMEMO ``<encrypted>``, see ``server/stanza_kinds.py``) or the ``<store/>`` hint, unless they
 carry ``<no-store/>`` or ``<no-permanent-store/>``. A message between two accounts goes
 into both archives, each as the serialised stanza exactly as routed: Ironwall clients
 send OX ciphertext, so that is all the archive holds. The recipient's copy gets a
@@ -9,7 +9,7 @@ XEP-0359 ``<stanza-id by='user@domain'/>`` whose id is the archive id; stanza-id
 naming a local JID that arrive from a client are removed first (they would be forged).
 
 Each account's archive has a quota in bytes, of which strangers' messages may take only a
-share (``mam_quota.py``); above it messages are delivered without being archived. A
+share (``mam/quota.py``); above it messages are delivered without being archived. A
 message that offline storage refused (``offline-refused``) is taken out again, so the
 archive never holds what the sender was told was not delivered.
 
@@ -33,7 +33,7 @@ from xml.etree.ElementTree import Element, SubElement
 from ironwall.proto.jid import JID, InvalidJID
 from ironwall.proto.stanza import error_reply, iq_result, tag
 from ironwall.server.module import Module
-from ironwall.server.modules.mam_query import (
+from ironwall.server.modules.mam.query import (
     MAM,
     MamError,
     Prefs,
@@ -45,12 +45,12 @@ from ironwall.server.modules.mam_query import (
     result_message,
     stamp,
 )
-from ironwall.server.modules.mam_quota import ArchiveQuota
-from ironwall.server.modules.message_kinds import SID, has_content, has_hint, message_type
-from ironwall.server.modules.roster import Roster
+from ironwall.server.modules.mam.quota import ArchiveQuota
 from ironwall.server.online_map import OnlineCache
 from ironwall.server.router import StanzaEvent
+from ironwall.server.services import ROSTER
 from ironwall.server.session import Session
+from ironwall.server.stanza_kinds import SID, has_content, has_hint, message_type
 from ironwall.storage import ArchiveItem, StorageError
 from ironwall.xml import XMLPolicyError, parse_document, serialize
 
@@ -173,16 +173,12 @@ class Mam(Module):
             raise
 
     async def _is_stranger(self, owner: JID, sender: JID) -> bool:
-        roster = self.server.modules.get("roster")
-        return isinstance(roster, Roster) and await roster.is_stranger(owner, sender)
+        roster = self.server.service(ROSTER)
+        return roster is not None and await roster.is_stranger(owner, sender)
 
     async def _contacts(self, owner: JID) -> set[JID]:
-        roster = self.server.modules.get("roster")
-        return (
-            {item.jid for item in await roster.items(owner)}
-            if isinstance(roster, Roster)
-            else set()
-        )
+        roster = self.server.service(ROSTER)
+        return {item.jid for item in await roster.items(owner)} if roster is not None else set()
 
     async def _on_offline_refused(self, event: StanzaEvent) -> bool:
         """Offline storage bounced the message: the recipient's copy goes too."""
@@ -232,8 +228,8 @@ class Mam(Module):
         rule = (await self.prefs(owner)).rule(contact)
         if rule != "roster":
             return rule == "always"
-        roster = self.server.modules.get("roster")
-        return isinstance(roster, Roster) and await roster.item(owner, contact.bare) is not None
+        roster = self.server.service(ROSTER)
+        return roster is not None and await roster.item(owner, contact.bare) is not None
 
     # -------------------------------------------------------------- requests
 

@@ -31,7 +31,7 @@ from ironwall.server.router import StanzaEvent
 from ironwall.server.session import Session
 
 if TYPE_CHECKING:
-    from ironwall.server.app import Server
+    from ironwall.server.module_host import ModuleHost
 
 __all__ = ["CAPS", "CapsTracker", "verification_hash"]
 
@@ -117,7 +117,7 @@ class _SessionCaps:
 class CapsTracker:
     """Learns each session's ``+notify`` nodes and reports the ones newly wanted."""
 
-    def __init__(self, server: Server, on_notify: NotifyHandler) -> None:
+    def __init__(self, server: ModuleHost, on_notify: NotifyHandler) -> None:
         self._server = server
         self._on_notify = on_notify
         #: (hash algorithm, ver) -> +notify nodes, only for answers whose hash verified.

@@ -24,15 +24,16 @@ from xml.etree.ElementTree import Element, SubElement
 from ironwall.proto import ns
 from ironwall.proto.jid import JID, InvalidJID
 from ironwall.proto.stanza import tag
-from ironwall.server.modules.pep_caps import CapsTracker
-from ironwall.server.modules.pep_store import Node, PepStore
-from ironwall.server.modules.pubsub_model import PUBSUB_EVENT, access_denial
-from ironwall.server.modules.roster import Roster, RosterItem
+from ironwall.server.modules.pep.caps import CapsTracker
+from ironwall.server.modules.pep.model import PUBSUB_EVENT, access_denial
+from ironwall.server.modules.pep.store import Node, PepStore
+from ironwall.server.roster_model import RosterItem
 from ironwall.server.router import StanzaEvent
+from ironwall.server.services import ROSTER
 from ironwall.server.session import Session
 
 if TYPE_CHECKING:
-    from ironwall.server.app import Server
+    from ironwall.server.module_host import ModuleHost
 
 __all__ = ["Notifier", "Target", "items_event"]
 
@@ -55,19 +56,19 @@ def items_event(node: str, item_id: str, payload: Element | None) -> Element:
 class Notifier:
     """Computes recipients and sends notifications; owns the caps tracker that feeds it."""
 
-    def __init__(self, server: Server, store: PepStore) -> None:
+    def __init__(self, server: ModuleHost, store: PepStore) -> None:
         self._server = server
         self._store = store
         self.caps = CapsTracker(server, self.send_last_items)
 
     async def roster_item(self, owner: JID, contact: JID) -> RosterItem | None:
         """The owner's roster item for ``contact`` (None without one, or without a roster)."""
-        roster = self._server.modules.get("roster")
-        return await roster.item(owner, contact.bare) if isinstance(roster, Roster) else None
+        roster = self._server.service(ROSTER)
+        return await roster.item(owner, contact.bare) if roster is not None else None
 
     async def _roster(self, owner: JID) -> dict[JID, RosterItem]:
-        roster = self._server.modules.get("roster")
-        if not isinstance(roster, Roster):
+        roster = self._server.service(ROSTER)
+        if roster is None:
             return {}
         return {item.jid: item for item in await roster.items(owner)}
 
