@@ -45,7 +45,7 @@ Steps, played in order; each is bounded in time:
 ``<send from>`` + one element
     Send it as is (any top-level element: stanzas, XEP-0198 ``<enable/>``, ``<r/>``).
 ``<expect to timeout?>`` + one element
-    The client's next received element must match (default wait 5 s).
+    The client's next received element must match within ``timeout`` seconds (5).
 ``<expect-none to for?/>``
     Nothing (but ignored kinds) arrives for that client within ``for`` seconds (0.3).
 
@@ -91,7 +91,7 @@ from support.raw import RawClient, ServerClosed
 from support.server import server_port
 from support.users import PASSWORD, add_users, befriend
 
-__all__ = ["Transcript", "TranscriptFailure", "load", "match", "play"]
+__all__ = ["Step", "Transcript", "TranscriptFailure", "load", "match", "play", "to_xml"]
 
 #: Default bound on each expectation's wait, in seconds.
 TIMEOUT = 5.0
@@ -188,8 +188,8 @@ def load(path: Path) -> Transcript:
         root = parser.parse(path.read_bytes())
     except expat.ExpatError as exc:
         raise TranscriptFailure(f"{path}: not well-formed XML: {exc}") from None
-    if root.tag != "transcript":
-        raise TranscriptFailure(f"{path}: the root element must be <transcript>")
+    if root.tag != "transcript" or set(root.attrib) - {"title"}:
+        raise TranscriptFailure(f"{path}: the root element must be <transcript title?>")
     steps = []
     for element, line in zip(root, parser.lines, strict=True):
         where = f"{path}:{line}"
