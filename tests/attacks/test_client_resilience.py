@@ -14,6 +14,7 @@ import datetime as dt
 from ironwall.client.events import ConnectionChanged, ConnectionState
 from ironwall.e2e import REPLAY_WINDOW
 from ironwall.proto.stanza import error_reply
+from ironwall.server.events import iq
 from ironwall.server.router import StanzaEvent
 from support.client_world import PASSPHRASE, World
 from support.sessions import next_event, next_message
@@ -36,7 +37,7 @@ async def test_a_kept_message_is_opened_when_the_keys_can_be_read_again(
         world.server.router.deliver_local(reply)
         return True
 
-    world.server.hooks.on(f"iq-get/bare/{PUBSUB}", fail_key_reads, priority=1000)
+    world.server.hooks.on(iq("get", "bare", PUBSUB), fail_key_reads, priority=1000)
     async with bob.open(PASSPHRASE, available=True) as receiving:
         await receiving.settled()
         async with alice.open(PASSPHRASE) as sending:

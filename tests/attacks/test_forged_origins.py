@@ -14,6 +14,7 @@ from slixmpp.exceptions import IqTimeout
 
 from ironwall.proto.jid import JID
 from ironwall.proto.stanza import tag
+from ironwall.server.events import iq
 from ironwall.server.router import StanzaEvent
 from support.client import connected
 from support.client_world import PASSPHRASE, World
@@ -46,7 +47,7 @@ async def test_a_strangers_archive_result_is_ignored(client_world: World) -> Non
             queries.put_nowait(query.get("queryid") or "")
         return False
 
-    world.server.hooks.on(f"iq-set/self/{MAM}", watch, priority=100)
+    world.server.hooks.on(iq("set", "self", MAM), watch, priority=100)
     port = server_port(world.server)
     async with connected("mallory@localhost", PASSWORD, port) as mallory:
 

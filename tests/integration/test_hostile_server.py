@@ -23,6 +23,7 @@ from ironwall.client.xmpp import ServerAddress
 from ironwall.e2e import Identity, TrustState, seal_message
 from ironwall.proto.stanza import iq_result, readdress
 from ironwall.server.app import Server
+from ironwall.server.events import iq, message_to
 from ironwall.server.router import StanzaEvent
 from support.server import running_server, server_port
 from support.sessions import next_message
@@ -77,8 +78,8 @@ class Tamper:
     def __init__(self, server: Server) -> None:
         self.seen: list[Element] = []
         self.action: str | None = None
-        server.hooks.on("message/bare", self._on_message, priority=1000)
-        server.hooks.on("message/full", self._on_message, priority=1000)
+        server.hooks.on(message_to("bare"), self._on_message, priority=1000)
+        server.hooks.on(message_to("full"), self._on_message, priority=1000)
 
     async def _on_message(self, event: StanzaEvent) -> bool:
         stanza = event.stanza
@@ -188,7 +189,7 @@ async def test_swapped_public_key_is_detected(world: World) -> None:
         await alice.settled()
         before = alice.state.trust("bob@localhost")
         assert before.state is TrustState.UNVERIFIED
-        world.server.hooks.on(f"iq-get/bare/{PUBSUB}", lie_about_bobs_keys, priority=1000)
+        world.server.hooks.on(iq("get", "bare", PUBSUB), lie_about_bobs_keys, priority=1000)
         # A message "from Bob" signed by the server's key is not shown.
         alice_key = alice.identity.public_key
         forged = seal_message(

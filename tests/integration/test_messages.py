@@ -139,7 +139,7 @@ async def test_iq_errors(server: Server) -> None:
         unknown = await a.raw_iq(
             "<iq type='get' to='localhost'><query xmlns='urn:example:unknown'/></iq>"
         )
-        assert unknown["error"]["condition"] == "feature-not-implemented"
+        assert unknown["error"]["condition"] == "service-unavailable"  # RFC 6120 §8.4
         to_offline_resource = await a.raw_iq(
             "<iq type='get' to='bob@localhost/none'><ping xmlns='urn:xmpp:ping'/></iq>"
         )

@@ -100,15 +100,17 @@ def _tune_garbage_collector() -> None:
 
 async def _serve(config: Config) -> int:
     server = Server(config)
+    # Before the start: it logs "listening", and a SIGTERM right after that line (a
+    # service manager, a test) must stop the server cleanly, not kill it.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
     try:
         await server.start()
     except (ServerError, StorageError) as exc:
         return fail(str(exc))
     _tune_garbage_collector()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     await server.stop()
     return 0

@@ -13,6 +13,7 @@ from ironwall.server.accounts import AccountError, Accounts
 from ironwall.server.config import Config
 from ironwall.server.connection import ClientConnection
 from ironwall.server.control import ControlChannel, ControlError
+from ironwall.server.events import ACCOUNT_DELETING
 from ironwall.server.hooks import Hooks
 from ironwall.server.limiter import AddressLimiter
 from ironwall.server.login_limits import FailedLogins
@@ -127,7 +128,7 @@ class Server:
         async with self.accounts.guard(account):
             if not await self.accounts.exists(account):
                 raise AccountError(f"the account {account} does not exist", "item-not-found")
-            await self.hooks.fire("account-deleting", account)
+            await self.hooks.fire(ACCOUNT_DELETING, account)
             await self.accounts.delete(account)
 
     async def start(self) -> list[tuple[str, int]]:

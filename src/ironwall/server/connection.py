@@ -41,6 +41,7 @@ from ironwall.proto.jid import JID, InvalidJID
 from ironwall.proto.sm import StreamManagement
 from ironwall.proto.stanza import error_reply
 from ironwall.proto.stream import ServerStream, State
+from ironwall.server.events import SESSION_BOUND, Nonza, nonza, preauth_iq
 from ironwall.server.session import Session
 
 if TYPE_CHECKING:
@@ -216,7 +217,7 @@ class ClientConnection(asyncio.Protocol):
             if isinstance(event, StanzaReceived):
                 await self.server.router.route(event.stanza, self.session)
             elif isinstance(event, NonzaReceived):
-                await self.server.hooks.fire(f"nonza/{event.element.tag}", (self, event.element))
+                await self.server.hooks.fire(nonza(event.element.tag), Nonza(self, event.element))
             elif isinstance(event, TLSRequested):
                 queue.extendleft(reversed(await self._start_tls()))
             elif isinstance(event, CredentialsNeeded):
@@ -230,12 +231,12 @@ class ClientConnection(asyncio.Protocol):
                 queue.extendleft(reversed(self._bind(event.requested)))
                 if self.session is not None:
                     self._write_soon()
-                    await self.server.hooks.fire("session-bound", self.session)
+                    await self.server.hooks.fire(SESSION_BOUND, self.session)
             elif isinstance(event, PreAuthStanza):
                 assert self.stream.domain is not None
                 request = PreAuthRequest(self, event.stanza, self.stream.domain)
                 payload_ns = event.stanza[0].tag[1:].partition("}")[0]
-                if not await self.server.hooks.fire(f"iq-preauth/{payload_ns}", request):
+                if not await self.server.hooks.fire(preauth_iq(payload_ns), request):
                     reply = error_reply(event.stanza, "service-unavailable")
                     if reply is not None:
                         request.reply(reply)

@@ -21,6 +21,7 @@ from ironwall.proto import ns
 from ironwall.proto.jid import JID, InvalidJID
 from ironwall.proto.sm import StreamManagement
 from ironwall.proto.stanza import tag
+from ironwall.server.events import MESSAGE_OFFLINE, SESSION_CLOSED
 from ironwall.server.router import StanzaEvent
 from ironwall.server.session import Session
 from ironwall.server.stanza_kinds import has_content
@@ -128,7 +129,7 @@ class Resumption:
     async def end(self, session: Session, state: StreamManagement | None) -> None:
         """End ``session`` for good: unbind it, then deal with what it never acknowledged."""
         if self._server.router.unbind(session):
-            await self._server.hooks.fire("session-closed", session)
+            await self._server.hooks.fire(SESSION_CLOSED, session)
         if state is not None:
             await self.redeliver(session, list(state.unacked))
             state.unacked.clear()
@@ -146,7 +147,7 @@ class Resumption:
             except InvalidJID:
                 continue
             event = StanzaEvent(stanza, None, sender, session.jid.bare)
-            if not await self._server.hooks.fire("message/offline", event):
+            if not await self._server.hooks.fire(MESSAGE_OFFLINE, event):
                 log.warning("an unacknowledged message to %s could not be stored", session.jid)
 
     async def stop(self) -> None:

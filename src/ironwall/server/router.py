@@ -23,6 +23,7 @@ from xml.etree.ElementTree import Element
 from ironwall.proto import ns
 from ironwall.proto.jid import JID, InvalidJID
 from ironwall.proto.stanza import error_reply
+from ironwall.server.events import PRE_ROUTE, iq, message_to, presence_to
 from ironwall.server.session import Session
 
 if TYPE_CHECKING:
@@ -128,7 +129,7 @@ class Router:
                 return
         event = StanzaEvent(stanza, origin, sender, to)
         hooks = self._server.hooks
-        if await hooks.fire("pre-route", event):
+        if await hooks.fire(PRE_ROUTE, event):
             return
         if kind == "iq":
             await self._route_iq(event)
@@ -136,11 +137,11 @@ class Router:
             target = self._target(to, sender, self_is_bare=True)
             if to is None:
                 event.to = sender.bare
-            if not await hooks.fire(f"message/{target}", event):
+            if not await hooks.fire(message_to(target), event):
                 self.bounce(stanza, "service-unavailable")
         else:
             target = "broadcast" if to is None else self._target(to, sender, self_is_bare=True)
-            if not await hooks.fire(f"presence/{target}", event):
+            if not await hooks.fire(presence_to(target), event):
                 log.debug("presence to %s dropped: no handler", target)
 
     @staticmethod
@@ -157,7 +158,7 @@ class Router:
 
     async def _route_iq(self, event: StanzaEvent) -> None:
         stanza = event.stanza
-        kind = stanza.get("type")
+        kind = stanza.get("type", "")
         to = event.to
         if kind in ("result", "error"):
             if to is not None and to.resource is not None and to.local is not None:
@@ -165,13 +166,13 @@ class Router:
                 if session is not None:
                     session.send(stanza)
                 return
-            await self._server.hooks.fire(f"iq-{kind}/host", event)
+            await self._server.hooks.fire(iq(kind, "host"), event)
             return
         target = self._target(to, event.sender, self_is_bare=False)
         if to is None:
             event.to = event.sender.bare
         payload_ns = stanza[0].tag[1:].partition("}")[0] if len(stanza) else ""
-        if await self._server.hooks.fire(f"iq-{kind}/{target}/{payload_ns}", event):
+        if await self._server.hooks.fire(iq(kind, target, payload_ns), event):
             return
         if target == "full":
             assert to is not None
@@ -181,9 +182,8 @@ class Router:
                 return
             self.bounce(stanza, "service-unavailable")
         elif target in ("host", "self"):
-            self.bounce(
-                stanza, "feature-not-implemented", "this server does not handle that request"
-            )
+            # RFC 6120 §8.4: a payload nobody here understands is service-unavailable.
+            self.bounce(stanza, "service-unavailable", "this server does not handle that request")
         else:
             self.bounce(stanza, "service-unavailable")
 

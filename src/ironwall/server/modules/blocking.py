@@ -29,6 +29,7 @@ from xml.etree.ElementTree import Element, SubElement
 from ironwall.proto import ns
 from ironwall.proto.jid import JID, InvalidJID
 from ironwall.proto.stanza import error_reply, iq_result, readdress, tag
+from ironwall.server.events import PRE_ROUTE, SESSION_BOUND, SESSION_CLOSED, iq
 from ironwall.server.module import Module
 from ironwall.server.roster_model import RosterItem
 from ironwall.server.router import StanzaEvent
@@ -72,11 +73,11 @@ class Blocking(Module):
         self._cache: dict[JID, frozenset[JID]] = {}
         self._changing = asyncio.Lock()
         hooks = self.server.hooks
-        hooks.on("pre-route", self._check, priority=100)
-        hooks.on(f"iq-get/self/{BLOCKING}", self._on_get)
-        hooks.on(f"iq-set/self/{BLOCKING}", self._on_set)
-        hooks.on("session-bound", self._on_session_bound)
-        hooks.on("session-closed", self._on_session_closed)
+        hooks.on(PRE_ROUTE, self._check, priority=100)
+        hooks.on(iq("get", "self", BLOCKING), self._on_get)
+        hooks.on(iq("set", "self", BLOCKING), self._on_set)
+        hooks.on(SESSION_BOUND, self._on_session_bound)
+        hooks.on(SESSION_CLOSED, self._on_session_closed)
 
     async def blocklist(self, owner: JID) -> frozenset[JID]:
         """Every JID the account blocks."""

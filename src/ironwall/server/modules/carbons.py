@@ -24,6 +24,7 @@ from xml.etree.ElementTree import Element, SubElement
 from ironwall.proto import ns
 from ironwall.proto.jid import JID
 from ironwall.proto.stanza import iq_result, tag
+from ironwall.server.events import iq, message_to
 from ironwall.server.module import Module
 from ironwall.server.router import StanzaEvent
 from ironwall.server.session import Session
@@ -88,10 +89,10 @@ class Carbons(Module):
     async def start(self) -> None:
         """Hook the enable/disable request and messages to local accounts."""
         hooks = self.server.hooks
-        hooks.on(f"iq-set/self/{CARBONS}", self._on_iq)
+        hooks.on(iq("set", "self", CARBONS), self._on_iq)
         for target in ("bare", "full"):
-            hooks.on(f"message/{target}", self._copy_sent, priority=30)
-            hooks.on(f"message/{target}", self._copy_received, priority=10)
+            hooks.on(message_to(target), self._copy_sent, priority=30)
+            hooks.on(message_to(target), self._copy_received, priority=10)
 
     def enabled(self, session: Session) -> bool:
         """True if ``session`` asked for carbons."""

@@ -21,12 +21,13 @@ from xml.etree.ElementTree import Element
 
 from ironwall.proto import ns
 from ironwall.proto.stanza import tag
+from ironwall.server.events import SESSION_CLOSED, Nonza, nonza
 from ironwall.server.module import Module
 from ironwall.server.session import Session
 from ironwall.server.stanza_kinds import carries_content
 
 if TYPE_CHECKING:
-    from ironwall.server.connection import ClientConnection
+    pass
 
 __all__ = ["CSI", "MODULE", "ClientState", "PresenceHold"]
 
@@ -79,16 +80,16 @@ class ClientState(Module):
     async def start(self) -> None:
         """Hook the two nonzas and the end of sessions."""
         hooks = self.server.hooks
-        hooks.on(f"nonza/{_ACTIVE}", self._on_active)
-        hooks.on(f"nonza/{_INACTIVE}", self._on_inactive)
-        hooks.on("session-closed", self._on_session_closed)
+        hooks.on(nonza(_ACTIVE), self._on_active)
+        hooks.on(nonza(_INACTIVE), self._on_inactive)
+        hooks.on(SESSION_CLOSED, self._on_session_closed)
 
     def stream_features(self) -> list[Element]:
         """Advertise ``<csi xmlns='urn:xmpp:csi:0'/>``."""
         return [Element(tag(CSI, "csi"))]
 
-    async def _on_inactive(self, nonza: tuple[ClientConnection, Element]) -> bool:
-        session = nonza[0].session
+    async def _on_inactive(self, received: Nonza) -> bool:
+        session = received.connection.session
         # Before resource binding there is nothing to hold: the nonza is ignored.
         if session is not None and self.name not in session.extra:
             hold = PresenceHold(session, self.server.config.limits.csi_max_held)
@@ -96,8 +97,8 @@ class ClientState(Module):
             session.outbound_filter = hold.filter
         return True
 
-    async def _on_active(self, nonza: tuple[ClientConnection, Element]) -> bool:
-        session = nonza[0].session
+    async def _on_active(self, received: Nonza) -> bool:
+        session = received.connection.session
         if session is None:
             return True
         hold = session.extra.pop(self.name, None)

@@ -10,6 +10,7 @@ from xml.etree.ElementTree import Element, SubElement
 
 from ironwall.proto import ns
 from ironwall.proto.stanza import iq_result, tag
+from ironwall.server.events import DISCO_INFO_ACCOUNT, DiscoInfoQuery, iq
 from ironwall.server.module import Module
 from ironwall.server.router import StanzaEvent
 
@@ -25,11 +26,11 @@ class Disco(Module):
     async def start(self) -> None:
         """Hook disco queries to the server, to one's own account and to other accounts."""
         hooks = self.server.hooks
-        hooks.on(f"iq-get/host/{ns.DISCO_INFO}", self._server_info)
-        hooks.on(f"iq-get/host/{ns.DISCO_ITEMS}", self._items)
+        hooks.on(iq("get", "host", ns.DISCO_INFO), self._server_info)
+        hooks.on(iq("get", "host", ns.DISCO_ITEMS), self._items)
         for target in ("self", "bare"):
-            hooks.on(f"iq-get/{target}/{ns.DISCO_INFO}", self._account_info, priority=-10)
-            hooks.on(f"iq-get/{target}/{ns.DISCO_ITEMS}", self._account_items, priority=-10)
+            hooks.on(iq("get", target, ns.DISCO_INFO), self._account_info, priority=-10)
+            hooks.on(iq("get", target, ns.DISCO_ITEMS), self._account_items, priority=-10)
 
     def _reply(self, event: StanzaEvent, query: Element) -> None:
         self.server.router.deliver_local(iq_result(event.stanza, query))
@@ -64,7 +65,7 @@ class Disco(Module):
         SubElement(
             query, tag(ns.DISCO_INFO, "identity"), {"category": "account", "type": "registered"}
         )
-        await self.server.hooks.fire("disco-info/account", (event, query))
+        await self.server.hooks.fire(DISCO_INFO_ACCOUNT, DiscoInfoQuery(event, query))
         for feature in self.server.account_features:
             SubElement(query, tag(ns.DISCO_INFO, "feature"), {"var": feature})
         self._reply(event, query)

@@ -25,6 +25,7 @@ from xml.etree.ElementTree import Element
 from ironwall.proto import ns
 from ironwall.proto.stanza import error_reply, iq_result, tag
 from ironwall.server.connection import ClientConnection, PreAuthRequest
+from ironwall.server.events import ACCOUNT_REGISTERING, preauth_iq
 from ironwall.server.invite_tokens import Invite, InviteError, Invites
 from ironwall.server.module import Module
 from ironwall.server.registration_policy import RegistrationAttempt
@@ -53,8 +54,8 @@ class InviteRegistration(Module):
         # could both take the last use.
         self._taking = asyncio.Lock()
         hooks = self.server.hooks
-        hooks.on(f"iq-preauth/{ns.PARS}", self._on_token)
-        hooks.on("account-registering", self._on_registering)
+        hooks.on(preauth_iq(ns.PARS), self._on_token)
+        hooks.on(ACCOUNT_REGISTERING, self._on_registering)
 
     def preauth_features(self, domain: str) -> list[Element]:
         """XEP-0445's stream feature, and the older one clients look for."""

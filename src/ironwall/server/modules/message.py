@@ -8,6 +8,7 @@ priority (all of them, so every device sees the conversation); if there are none
 
 from __future__ import annotations
 
+from ironwall.server.events import MESSAGE_OFFLINE, message_to
 from ironwall.server.module import Module
 from ironwall.server.router import StanzaEvent
 
@@ -24,9 +25,9 @@ class Message(Module):
     async def start(self) -> None:
         """Hook messages to bare and full JIDs, and to the server."""
         hooks = self.server.hooks
-        hooks.on("message/bare", self._to_bare, priority=-100)
-        hooks.on("message/full", self._to_full, priority=-100)
-        hooks.on("message/host", self._to_host, priority=-100)
+        hooks.on(message_to("bare"), self._to_bare, priority=-100)
+        hooks.on(message_to("full"), self._to_full, priority=-100)
+        hooks.on(message_to("host"), self._to_host, priority=-100)
 
     async def _to_bare(self, event: StanzaEvent) -> bool:
         to = event.to
@@ -47,7 +48,7 @@ class Message(Module):
         if not await self.server.accounts.exists(to):
             router.bounce(stanza, "service-unavailable")
             return True
-        if not await self.server.hooks.fire("message/offline", event):
+        if not await self.server.hooks.fire(MESSAGE_OFFLINE, event):
             router.bounce(stanza, "service-unavailable", "the recipient is offline")
         return True
 

@@ -30,6 +30,13 @@ from xml.etree.ElementTree import Element, SubElement
 from ironwall.proto import ns
 from ironwall.proto.jid import JID, InvalidJID
 from ironwall.proto.stanza import tag
+from ironwall.server.events import (
+    ACCOUNT_DELETING,
+    MESSAGE_OFFLINE,
+    OFFLINE_REFUSED,
+    PRE_ROUTE,
+    PRESENCE_INITIAL,
+)
 from ironwall.server.module import Module
 from ironwall.server.router import StanzaEvent
 from ironwall.server.services import ROSTER
@@ -92,9 +99,9 @@ class Offline(Module):
         # Accounts that may have messages waiting: a login of any other account (nearly
         # every login) needs no query. Only this process stores offline messages.
         self._waiting: set[str] = await self._store.owners()
-        self.server.hooks.on("message/offline", self._store_message)
-        self.server.hooks.on("presence-initial", self._deliver)
-        self.server.hooks.on("account-deleting", self._on_account_deleting)
+        self.server.hooks.on(MESSAGE_OFFLINE, self._store_message)
+        self.server.hooks.on(PRESENCE_INITIAL, self._deliver)
+        self.server.hooks.on(ACCOUNT_DELETING, self._on_account_deleting)
 
     async def _store_message(self, event: StanzaEvent) -> bool:
         assert event.to is not None
@@ -111,7 +118,7 @@ class Offline(Module):
         except _Refused as refusal:
             self.server.router.bounce(event.stanza, "service-unavailable", str(refusal))
             # Whatever kept a copy on the way (the archive) may take it back.
-            await self.server.hooks.fire("offline-refused", event)
+            await self.server.hooks.fire(OFFLINE_REFUSED, event)
             return True
         self._waiting.add(owner)
         # The recipient may have come online while the message was being stored, after
@@ -254,9 +261,7 @@ class Offline(Module):
                 continue
             for session in sessions:
                 # Stored before the recipient blocked the sender: not delivered (XEP-0191).
-                if not await hooks.fire(
-                    "pre-route", StanzaEvent(stanza, None, sender, session.jid)
-                ):
+                if not await hooks.fire(PRE_ROUTE, StanzaEvent(stanza, None, sender, session.jid)):
                     session.send(stanza)
         if delivered:
             await self._store.delete(owner, ids=delivered)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ironwall.proto import ns
 from ironwall.proto.stanza import iq_result
+from ironwall.server.events import iq
 from ironwall.server.module import Module
 from ironwall.server.router import StanzaEvent
 
@@ -18,7 +19,7 @@ class Ping(Module):
 
     async def start(self) -> None:
         """Hook pings to the server."""
-        self.server.hooks.on(f"iq-get/host/{ns.PING}", self._pong)
+        self.server.hooks.on(iq("get", "host", ns.PING), self._pong)
 
     async def _pong(self, event: StanzaEvent) -> bool:
         self.server.router.deliver_local(iq_result(event.stanza))

@@ -12,6 +12,7 @@ from xml.etree.ElementTree import Element
 from ironwall.proto import ns
 from ironwall.proto.jid import JID
 from ironwall.proto.stanza import readdress, tag
+from ironwall.server.events import PRESENCE_INITIAL, SESSION_CLOSED, presence_to
 from ironwall.server.module import Module
 from ironwall.server.roster_model import INBOUND, OUTBOUND, RosterItem
 from ironwall.server.router import StanzaEvent
@@ -49,11 +50,11 @@ class Presence(Module):
     async def start(self) -> None:
         """Hook every presence route and session lifecycle event."""
         hooks = self.server.hooks
-        hooks.on("presence/broadcast", self._outbound_broadcast)
-        hooks.on("presence/bare", self._to_bare)
-        hooks.on("presence/full", self._to_full)
-        hooks.on("presence/host", self._to_host)
-        hooks.on("session-closed", self._on_session_closed)
+        hooks.on(presence_to("broadcast"), self._outbound_broadcast)
+        hooks.on(presence_to("bare"), self._to_bare)
+        hooks.on(presence_to("full"), self._to_full)
+        hooks.on(presence_to("host"), self._to_host)
+        hooks.on(SESSION_CLOSED, self._on_session_closed)
 
     @property
     def _roster(self) -> RosterService:
@@ -128,7 +129,7 @@ class Presence(Module):
         for stored in (await self._roster.pending_requests(owner)).values():
             request = parse_document(stored.encode())
             session.send(request)
-        await self.server.hooks.fire("presence-initial", session)
+        await self.server.hooks.fire(PRESENCE_INITIAL, session)
 
     async def _on_session_closed(self, session: Session) -> bool:
         if session.available:

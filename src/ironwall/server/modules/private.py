@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from xml.etree.ElementTree import Element
 
 from ironwall.proto.stanza import iq_result, tag
+from ironwall.server.events import iq
 from ironwall.server.module import Module
 from ironwall.server.router import StanzaEvent
 from ironwall.xml import XMLPolicyError, parse_document, serialize
@@ -56,10 +57,10 @@ class Private(Module):
         self.limits = PrivateLimits.from_config(self.server.config.limits)
         self._store = self.server.storage.map("private")
         hooks = self.server.hooks
-        hooks.on(f"iq-get/self/{PRIVATE}", self._on_get)
-        hooks.on(f"iq-set/self/{PRIVATE}", self._on_set)
-        hooks.on(f"iq-get/bare/{PRIVATE}", self._on_foreign)
-        hooks.on(f"iq-set/bare/{PRIVATE}", self._on_foreign)
+        hooks.on(iq("get", "self", PRIVATE), self._on_get)
+        hooks.on(iq("set", "self", PRIVATE), self._on_set)
+        hooks.on(iq("get", "bare", PRIVATE), self._on_foreign)
+        hooks.on(iq("set", "bare", PRIVATE), self._on_foreign)
 
     async def _on_foreign(self, event: StanzaEvent) -> bool:
         self.server.router.bounce(

@@ -18,6 +18,7 @@ from ironwall.proto.jid import JID, InvalidJID
 from ironwall.proto.stanza import error_reply, iq_result, tag
 from ironwall.server.accounts import CREDENTIALS_CHANGED, REMOVED, AccountError
 from ironwall.server.connection import PreAuthRequest
+from ironwall.server.events import ACCOUNT_REGISTERING, iq, preauth_iq
 from ironwall.server.module import Module
 from ironwall.server.registration_policy import (
     RegistrationAttempt,
@@ -51,10 +52,10 @@ class Register(Module):
         """Hook registration requests, before and after login."""
         self._limits = RegistrationLimits(self.server.config.limits)
         hooks = self.server.hooks
-        hooks.on(f"iq-preauth/{ns.REGISTER}", self._preauth)
+        hooks.on(preauth_iq(ns.REGISTER), self._preauth)
         for target in ("host", "self"):
-            hooks.on(f"iq-get/{target}/{ns.REGISTER}", self._get_registered)
-            hooks.on(f"iq-set/{target}/{ns.REGISTER}", self._set_registered)
+            hooks.on(iq("get", target, ns.REGISTER), self._get_registered)
+            hooks.on(iq("set", target, ns.REGISTER), self._set_registered)
 
     def _form(self, registered_as: str | None = None) -> Element:
         query = Element(_QUERY)
@@ -96,7 +97,7 @@ class Register(Module):
             request.reply(_error(stanza, "jid-malformed", f"invalid username: {exc}"))
             return True
         attempt = RegistrationAttempt(request, jid, fields.get("token") or None)
-        await self.server.hooks.fire("account-registering", attempt)
+        await self.server.hooks.fire(ACCOUNT_REGISTERING, attempt)
         if attempt.refusal is None and invite_only and not attempt.invited:
             attempt.refuse(
                 "not-allowed",

@@ -23,6 +23,7 @@ from xml.etree.ElementTree import Element
 from ironwall.proto import ns
 from ironwall.proto.stanza import iq_result, tag
 from ironwall.server.accounts import REVOKED, AccountError
+from ironwall.server.events import PRE_ROUTE, iq
 from ironwall.server.module import Module
 from ironwall.server.router import StanzaEvent
 
@@ -58,10 +59,10 @@ class Revocation(Module):
         """Hook the account requests, and a guard in front of every request to one's own account."""
         hooks = self.server.hooks
         for target in ("host", "self"):
-            hooks.on(f"iq-get/{target}/{ACCOUNT}", self._query)
-            hooks.on(f"iq-set/{target}/{ACCOUNT}", self._set)
+            hooks.on(iq("get", target, ACCOUNT), self._query)
+            hooks.on(iq("set", target, ACCOUNT), self._set)
         # Ahead of the modules that would make the change.
-        hooks.on("pre-route", self._guard, priority=100)
+        hooks.on(PRE_ROUTE, self._guard, priority=100)
 
     # ----------------------------------------------------------- the guard
 

@@ -16,6 +16,7 @@ from xml.etree.ElementTree import Element, SubElement
 from ironwall.proto import ns
 from ironwall.proto.jid import JID, InvalidJID
 from ironwall.proto.stanza import iq_result, tag
+from ironwall.server.events import ACCOUNT_DELETING, SESSION_CLOSED, iq
 from ironwall.server.module import Module
 from ironwall.server.online_map import OnlineMap
 from ironwall.server.roster_model import RosterItem
@@ -48,13 +49,13 @@ class Roster(Module):
         self._items = OnlineMap(storage.map("roster"), self._online)
         self._requests = OnlineMap(storage.map("subscription_requests"), self._online)
         hooks = self.server.hooks
-        hooks.on(f"iq-get/self/{ns.ROSTER}", self._on_get)
-        hooks.on(f"iq-set/self/{ns.ROSTER}", self._on_set)
-        hooks.on(f"iq-get/bare/{ns.ROSTER}", self._on_foreign)
-        hooks.on(f"iq-set/bare/{ns.ROSTER}", self._on_foreign)
-        hooks.on("account-deleting", self._on_account_deleting)
+        hooks.on(iq("get", "self", ns.ROSTER), self._on_get)
+        hooks.on(iq("set", "self", ns.ROSTER), self._on_set)
+        hooks.on(iq("get", "bare", ns.ROSTER), self._on_foreign)
+        hooks.on(iq("set", "bare", ns.ROSTER), self._on_foreign)
+        hooks.on(ACCOUNT_DELETING, self._on_account_deleting)
         # After every other handler: presence still reads the roster to say goodbye.
-        hooks.on("session-closed", self._on_session_closed, priority=-1000)
+        hooks.on(SESSION_CLOSED, self._on_session_closed, priority=-1000)
 
     def stream_features(self) -> list[Element]:
         """Advertise subscription pre-approval (RFC 6121 §3.4)."""

@@ -33,6 +33,7 @@ from ironwall.proto import ns
 from ironwall.proto.jid import JID
 from ironwall.proto.stanza import iq_result, tag
 from ironwall.server.config import STRANGER_POLICIES
+from ironwall.server.events import ACCOUNT_DELETING, PRE_ROUTE, SESSION_CLOSED, iq
 from ironwall.server.module import Module
 from ironwall.server.online_map import OnlineCache
 from ironwall.server.ratelimit import SlidingWindow
@@ -73,13 +74,13 @@ class Strangers(Module):
         )
         hooks = self.server.hooks
         # After blocking (100): what a user blocked is dropped silently, not refused.
-        hooks.on("pre-route", self._check, priority=90)
-        hooks.on(f"iq-get/self/{STRANGERS}", self._on_get)
-        hooks.on(f"iq-set/self/{STRANGERS}", self._on_set)
+        hooks.on(PRE_ROUTE, self._check, priority=90)
+        hooks.on(iq("get", "self", STRANGERS), self._on_get)
+        hooks.on(iq("set", "self", STRANGERS), self._on_set)
         for kind in ("get", "set"):
-            hooks.on(f"iq-{kind}/bare/{STRANGERS}", self._on_foreign)
-        hooks.on("session-closed", self._on_session_closed)
-        hooks.on("account-deleting", self._on_account_deleting)
+            hooks.on(iq(kind, "bare", STRANGERS), self._on_foreign)
+        hooks.on(SESSION_CLOSED, self._on_session_closed)
+        hooks.on(ACCOUNT_DELETING, self._on_account_deleting)
 
     async def policy(self, owner: JID) -> str:
         """What the account does with strangers: "allow", "limit" or "refuse"."""

@@ -7,6 +7,7 @@ from xml.etree.ElementTree import Element, SubElement
 import ironwall
 from ironwall.proto import ns
 from ironwall.proto.stanza import iq_result, tag
+from ironwall.server.events import iq
 from ironwall.server.module import Module
 from ironwall.server.router import StanzaEvent
 
@@ -21,7 +22,7 @@ class Version(Module):
 
     async def start(self) -> None:
         """Hook version queries to the server."""
-        self.server.hooks.on(f"iq-get/host/{ns.VERSION}", self._version)
+        self.server.hooks.on(iq("get", "host", ns.VERSION), self._version)
 
     async def _version(self, event: StanzaEvent) -> bool:
         query = Element(tag(ns.VERSION, "query"))

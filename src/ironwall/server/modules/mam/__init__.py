@@ -32,6 +32,7 @@ from xml.etree.ElementTree import Element, SubElement
 
 from ironwall.proto.jid import JID, InvalidJID
 from ironwall.proto.stanza import error_reply, iq_result, tag
+from ironwall.server.events import ACCOUNT_DELETING, OFFLINE_REFUSED, SESSION_CLOSED, iq, message_to
 from ironwall.server.module import Module
 from ironwall.server.modules.mam.query import (
     MAM,
@@ -110,15 +111,15 @@ class Mam(Module):
             strangers_share=limits.archive_share_strangers,
         )
         hooks = self.server.hooks
-        hooks.on("session-closed", self._on_session_closed, priority=-1000)
-        hooks.on("account-deleting", self._on_account_deleting)
-        hooks.on("offline-refused", self._on_offline_refused)
+        hooks.on(SESSION_CLOSED, self._on_session_closed, priority=-1000)
+        hooks.on(ACCOUNT_DELETING, self._on_account_deleting)
+        hooks.on(OFFLINE_REFUSED, self._on_offline_refused)
         for target in ("bare", "full"):
-            hooks.on(f"message/{target}", self._on_message, priority=20)
-        hooks.on(f"iq-set/self/{MAM}", self._on_set)
-        hooks.on(f"iq-get/self/{MAM}", self._on_get)
+            hooks.on(message_to(target), self._on_message, priority=20)
+        hooks.on(iq("set", "self", MAM), self._on_set)
+        hooks.on(iq("get", "self", MAM), self._on_get)
         for kind in ("get", "set"):
-            hooks.on(f"iq-{kind}/bare/{MAM}", self._on_foreign)
+            hooks.on(iq(kind, "bare", MAM), self._on_foreign)
         self._expiry: asyncio.Task[None] | None = None
         if self.server.config.limits.mam_retention_days > 0:
             self._expiry = asyncio.create_task(self._expire_periodically())

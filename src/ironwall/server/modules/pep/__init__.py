@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any
 from xml.etree.ElementTree import Element, SubElement
 
 from ironwall.proto import ns
 from ironwall.proto.jid import JID, InvalidJID
 from ironwall.proto.stanza import iq_result, tag
+from ironwall.server.events import DISCO_INFO_ACCOUNT, DiscoInfoQuery, iq
 from ironwall.server.module import Module
 from ironwall.server.modules.pep.model import (
     DATA_FORMS,
@@ -106,11 +106,11 @@ class Pep(Module):
         hooks = self.server.hooks
         for target in ("self", "bare"):
             for kind in ("get", "set"):
-                hooks.on(f"iq-{kind}/{target}/{PUBSUB}", self._on_iq)
-                hooks.on(f"iq-{kind}/{target}/{PUBSUB_OWNER}", self._on_iq)
-            hooks.on(f"iq-get/{target}/{ns.DISCO_INFO}", self._disco_node_info)
-            hooks.on(f"iq-get/{target}/{ns.DISCO_ITEMS}", self._disco_items)
-        hooks.on("disco-info/account", self._add_identity)
+                hooks.on(iq(kind, target, PUBSUB), self._on_iq)
+                hooks.on(iq(kind, target, PUBSUB_OWNER), self._on_iq)
+            hooks.on(iq("get", target, ns.DISCO_INFO), self._disco_node_info)
+            hooks.on(iq("get", target, ns.DISCO_ITEMS), self._disco_items)
+        hooks.on(DISCO_INFO_ACCOUNT, self._add_identity)
         self._actions: dict[tuple[str, str, str], tuple[bool, _Handler]] = {
             (PUBSUB, "set", "publish"): (True, self._publish),
             (PUBSUB, "set", "retract"): (True, self._retract),
@@ -499,9 +499,10 @@ class Pep(Module):
 
     # -------------------------------------------------------------- disco
 
-    async def _add_identity(self, payload: Any) -> bool:
-        _event, query = payload
-        SubElement(query, tag(ns.DISCO_INFO, "identity"), {"category": "pubsub", "type": "pep"})
+    async def _add_identity(self, disco: DiscoInfoQuery) -> bool:
+        SubElement(
+            disco.query, tag(ns.DISCO_INFO, "identity"), {"category": "pubsub", "type": "pep"}
+        )
         return False
 
     async def _disco_node_info(self, event: StanzaEvent) -> bool:

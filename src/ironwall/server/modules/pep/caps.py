@@ -27,6 +27,7 @@ from xml.etree.ElementTree import Element, SubElement
 from ironwall.proto import ns
 from ironwall.proto.jid import JID
 from ironwall.proto.stanza import tag
+from ironwall.server.events import PRESENCE_INITIAL, iq, presence_to
 from ironwall.server.router import StanzaEvent
 from ironwall.server.session import Session
 
@@ -128,10 +129,10 @@ class CapsTracker:
     def start(self) -> None:
         """Hook presence (before presence.py handles it) and the answers to our disco queries."""
         hooks = self._server.hooks
-        hooks.on("presence/broadcast", self._on_presence, priority=100)
-        hooks.on("presence-initial", self._on_initial)
-        hooks.on("iq-result/host", self._on_answer)
-        hooks.on("iq-error/host", self._on_answer)
+        hooks.on(presence_to("broadcast"), self._on_presence, priority=100)
+        hooks.on(PRESENCE_INITIAL, self._on_initial)
+        hooks.on(iq("result", "host"), self._on_answer)
+        hooks.on(iq("error", "host"), self._on_answer)
 
     async def stop(self) -> None:
         """Cancel the refreshes still running (waiting for disco answers)."""

@@ -24,6 +24,7 @@ from xml.etree.ElementTree import Element, SubElement
 from ironwall.proto import ns
 from ironwall.proto.jid import JID, InvalidJID
 from ironwall.proto.stanza import tag
+from ironwall.server.events import PRE_ROUTE
 from ironwall.server.modules.pep.caps import CapsTracker
 from ironwall.server.modules.pep.model import PUBSUB_EVENT, access_denial
 from ironwall.server.modules.pep.store import Node, PepStore
@@ -131,7 +132,7 @@ class Notifier:
             message.append(event)
             # What the server sends on the owner's behalf passes the blocking check too
             # (XEP-0191: nothing from or to a blocked JID), as routed stanzas do.
-            if await self._server.hooks.fire("pre-route", StanzaEvent(message, None, owner, jid)):
+            if await self._server.hooks.fire(PRE_ROUTE, StanzaEvent(message, None, owner, jid)):
                 continue
             if session is not None:
                 session.send(message)
