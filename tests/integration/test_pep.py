@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -611,41 +610,41 @@ async def test_owner_configures_nodes(server: Server) -> None:
 # ------------------------------------------------------------------------------- limits
 
 
-async def test_limits_on_item_size_items_and_nodes_have_clear_errors(server: Server) -> None:
-    (alice,) = await add_users(server, "alice")
-    pep = server.module("pep")
-    pep.limits = dataclasses.replace(  # type: ignore[attr-defined]
-        pep.limits,  # type: ignore[attr-defined]
-        max_item_bytes=200,
-        max_items_per_node=3,
-        max_items_per_account=5,
-        max_nodes_per_account=3,
-    )
-    async with online(server, alice) as a:
-        too_big = await a.raw_iq(publish(NODE, "1", "x" * 300))
-        assert error(too_big) == ("modify", "not-acceptable", "payload-too-big")
-        beyond = await a.raw_iq(publish(NODE, "1", "x", max_items="4"))
-        assert error(beyond)[:2] == ("modify", "not-acceptable")
-        for n in range(5):
-            assert (await a.raw_iq(publish("many", f"i{n}", "x", max_items="max")))[
+async def test_limits_on_item_size_items_and_nodes_have_clear_errors(tmp_path: Path) -> None:
+    """The ``pep_*`` limits of the configuration (``[limits]`` in the file)."""
+    limits = {
+        "pep_max_item_bytes": 200,
+        "pep_max_items_per_node": 3,
+        "pep_max_items_per_account": 5,
+        "pep_max_nodes_per_account": 3,
+    }
+    async with running_server(tmp_path, limits=limits) as server:
+        (alice,) = await add_users(server, "alice")
+        async with online(server, alice) as a:
+            too_big = await a.raw_iq(publish(NODE, "1", "x" * 300))
+            assert error(too_big) == ("modify", "not-acceptable", "payload-too-big")
+            beyond = await a.raw_iq(publish(NODE, "1", "x", max_items="4"))
+            assert error(beyond)[:2] == ("modify", "not-acceptable")
+            for n in range(5):
+                assert (await a.raw_iq(publish("many", f"i{n}", "x", max_items="max")))[
+                    "type"
+                ] == "result"
+            assert [i for i, _ in texts(await a.raw_iq(items("many")))] == ["i2", "i3", "i4"]
+            for n in range(2):
+                assert (await a.raw_iq(publish("other", f"i{n}", "x", max_items="max")))[
+                    "type"
+                ] == "result"
+            full = await a.raw_iq(publish("other", "i2", "x", max_items="max"))
+            assert error(full) == ("cancel", "not-allowed", "max-items-exceeded")
+            assert "5" in full["error"]["text"]
+            assert (await a.raw_iq(publish("other", "i1", "replaced", max_items="max")))[
                 "type"
             ] == "result"
-        assert [i for i, _ in texts(await a.raw_iq(items("many")))] == ["i2", "i3", "i4"]
-        for n in range(2):
-            assert (await a.raw_iq(publish("other", f"i{n}", "x", max_items="max")))[
+            assert (await a.raw_iq(publish("third", "1", "x", persist_items="false")))[
                 "type"
             ] == "result"
-        full = await a.raw_iq(publish("other", "i2", "x", max_items="max"))
-        assert error(full) == ("cancel", "not-allowed", "max-items-exceeded")
-        assert "5" in full["error"]["text"]
-        assert (await a.raw_iq(publish("other", "i1", "replaced", max_items="max")))[
-            "type"
-        ] == "result"
-        assert (await a.raw_iq(publish("third", "1", "x", persist_items="false")))[
-            "type"
-        ] == "result"
-        fourth = await a.raw_iq(publish("fourth", "1", "x"))
-        assert error(fourth) == ("cancel", "not-allowed", "max-nodes-exceeded")
+            fourth = await a.raw_iq(publish("fourth", "1", "x"))
+            assert error(fourth) == ("cancel", "not-allowed", "max-nodes-exceeded")
 
 
 # ------------------------------------------------------------------ durability and XEP-0223

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -85,15 +84,16 @@ async def test_private_storage_errors(server: Server) -> None:
         assert own["type"] == "result"
 
 
-async def test_private_storage_limits(server: Server) -> None:
-    (alice,) = await add_users(server, "alice")
-    private = server.module("private")
-    private.limits = dataclasses.replace(  # type: ignore[attr-defined]
-        private.limits,  # type: ignore[attr-defined]
-        max_element_bytes=100,
-        max_elements=2,
-    )
-    async with connected(alice, PASSWORD, server_port(server)) as a:
+async def test_private_storage_limits(tmp_path: Path) -> None:
+    """The ``private_*`` limits of the configuration (``[limits]`` in the file)."""
+    limits = {"private_max_element_bytes": 100, "private_max_elements": 2}
+    async with running_server(tmp_path, limits=limits) as server:
+        (alice,) = await add_users(server, "alice")
+        await _check_private_limits(alice, server_port(server))
+
+
+async def _check_private_limits(alice: str, port: int) -> None:
+    async with connected(alice, PASSWORD, port) as a:
         big = await a.raw_iq(query("set", f"<big xmlns='urn:big'>{'x' * 200}</big>"))
         assert error(big) == ("modify", "not-acceptable")
         assert "100 bytes" in big["error"]["text"]

@@ -110,6 +110,22 @@ class Limits:
     #: without giving the old one (0: the old one is always needed).
     password_change_window: float = 300.0
 
+    # PEP (XEP-0163) and private XML storage (XEP-0049): each limit has its own error.
+    #: Serialised size of one PEP item's payload, in bytes.
+    pep_max_item_bytes: int = 131072
+    #: Items one PEP node may hold; what ``pubsub#max_items = max`` means.
+    pep_max_items_per_node: int = 256
+    #: PEP items over all the nodes of one account.
+    pep_max_items_per_account: int = 1000
+    #: PEP nodes one account may have.
+    pep_max_nodes_per_account: int = 200
+    #: Explicit (XEP-0060 ``<subscribe/>``) subscriptions on one PEP node.
+    pep_max_subscriptions_per_node: int = 1000
+    #: Serialised size of one private XML element, in bytes.
+    private_max_element_bytes: int = 65536
+    #: Distinct private XML elements (namespace + name) per account.
+    private_max_elements: int = 100
+
 
 @dataclass(frozen=True)
 class Config:
@@ -169,12 +185,15 @@ def _one_of(value: Any, choices: tuple[str, ...], name: str) -> str:
     return str(value)
 
 
-def _check_shares(limits: Limits) -> Limits:
+def _check_limits(limits: Limits) -> Limits:
     for entry in dataclasses.fields(Limits):
-        if "_share" in entry.name and not 0 <= getattr(limits, entry.name) <= 1:
+        value = getattr(limits, entry.name)
+        if "_share" in entry.name and not 0 <= value <= 1:
             raise ConfigError(
                 f"limit '{entry.name}' is a part of a quota: give a number from 0 to 1"
             )
+        if entry.name.startswith(("pep_", "private_")) and value < 1:
+            raise ConfigError(f"limit '{entry.name}' must be at least 1")
     return limits
 
 
@@ -232,7 +251,7 @@ def load_config(path: Path | None, **overrides: Any) -> Config:
                     raise ConfigError(f"unknown limit '{lkey}' in {path}")
                 kind = (int, float) if limit_fields[lkey] == "float" else int
                 parsed[lkey] = _expect(lvalue, kind, f"limits.{lkey}")
-            values["limits"] = _check_shares(Limits(**parsed))
+            values["limits"] = _check_limits(Limits(**parsed))
     data_dir = overrides.pop("data_dir", None)
     domain = overrides.pop("domain", None)
     host = overrides.pop("host", None)

@@ -8,9 +8,9 @@ Each element and the number of elements per account are limited, with a clear er
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element
 
 from ironwall.proto.stanza import iq_result, tag
@@ -18,6 +18,9 @@ from ironwall.server.events import iq
 from ironwall.server.module import Module
 from ironwall.server.router import StanzaEvent
 from ironwall.xml import XMLPolicyError, parse_document, serialize
+
+if TYPE_CHECKING:
+    from ironwall.server.config import Limits
 
 __all__ = ["MODULE", "Private", "PrivateLimits"]
 
@@ -31,19 +34,17 @@ class PrivateLimits:
     """How much private XML one account may keep."""
 
     #: Serialised size of one stored element, in bytes.
-    max_element_bytes: int = 65536
+    max_element_bytes: int
     #: Distinct elements (namespace + name) per account.
-    max_elements: int = 100
+    max_elements: int
 
     @classmethod
-    def from_config(cls, limits: object) -> PrivateLimits:
-        """Read ``private_<name>`` overrides from the server's ``Limits``; defaults for the rest."""
-        values = {}
-        for f in dataclasses.fields(cls):
-            value = getattr(limits, f"private_{f.name}", None)
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                values[f.name] = value
-        return cls(**values)
+    def from_config(cls, limits: Limits) -> PrivateLimits:
+        """The ``private_*`` limits of the server's configuration."""
+        return cls(
+            max_element_bytes=limits.private_max_element_bytes,
+            max_elements=limits.private_max_elements,
+        )
 
 
 class Private(Module):

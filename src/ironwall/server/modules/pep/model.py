@@ -13,10 +13,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.etree.ElementTree import Element, SubElement
 
 from ironwall.proto.stanza import error_reply, tag
+
+if TYPE_CHECKING:
+    from ironwall.server.config import Limits
 
 __all__ = [
     "ACCESS_MODELS",
@@ -86,24 +89,25 @@ class PepLimits:
     """How much one account may keep in PEP; each limit has its own clear error."""
 
     #: Serialised size of one item's payload, in bytes.
-    max_item_bytes: int = 131072
+    max_item_bytes: int
     #: Items one node may hold; what ``pubsub#max_items = max`` means.
-    max_items_per_node: int = 256
+    max_items_per_node: int
     #: Items over all the nodes of one account.
-    max_items_per_account: int = 1000
-    max_nodes_per_account: int = 200
+    max_items_per_account: int
+    max_nodes_per_account: int
     #: Explicit (XEP-0060 ``<subscribe/>``) subscriptions on one node.
-    max_subscriptions_per_node: int = 1000
+    max_subscriptions_per_node: int
 
     @classmethod
-    def from_config(cls, limits: object) -> PepLimits:
-        """Read ``pep_<name>`` overrides from the server's ``Limits``; defaults for the rest."""
-        values = {}
-        for f in dataclasses.fields(cls):
-            value = getattr(limits, f"pep_{f.name}", None)
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                values[f.name] = value
-        return cls(**values)
+    def from_config(cls, limits: Limits) -> PepLimits:
+        """The ``pep_*`` limits of the server's configuration."""
+        return cls(
+            max_item_bytes=limits.pep_max_item_bytes,
+            max_items_per_node=limits.pep_max_items_per_node,
+            max_items_per_account=limits.pep_max_items_per_account,
+            max_nodes_per_account=limits.pep_max_nodes_per_account,
+            max_subscriptions_per_node=limits.pep_max_subscriptions_per_node,
+        )
 
 
 @dataclass(frozen=True)
