@@ -1,7 +1,7 @@
-"""The stream's transition table: complete, and the only way its state changes.
+"""The stream's transition table: complete, the only way its state changes, and drawn.
 
 ``ironwall.proto.stream_states.TRANSITIONS`` is the whole state machine of
-``ServerStream``; these tests hold the stream to it.
+``ServerStream``; these tests hold the stream to it and the diagram to the table.
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ import pytest
 
 from ironwall.proto import stream
 from ironwall.proto.stream import LocalProtocolError, ServerStream, StreamOptions
+from ironwall.proto.stream_diagram import COMMAND, render
 from ironwall.proto.stream_states import INITIAL, TRANSITIONS, State, Trigger
+
+DIAGRAM = Path(__file__).resolve().parents[3] / "spec" / "stream-states.md"
 
 
 def _paths() -> dict[State, list[Trigger]]:
@@ -152,4 +155,13 @@ def test_only_the_transition_method_changes_the_state() -> None:
     assert [name for name, _line in places] == ["__init__", "_transition"], (
         f"stream.py assigns the state at {places}: change it only with "
         "ServerStream._transition and a row in stream_states.TRANSITIONS"
+    )
+
+
+# ------------------------------------------------------------------ the diagram
+
+
+def test_the_committed_diagram_is_drawn_from_the_table() -> None:
+    assert DIAGRAM.read_text() == render(), (
+        f"spec/stream-states.md differs from the transition table; regenerate it: {COMMAND}"
     )
