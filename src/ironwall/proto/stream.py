@@ -7,7 +7,9 @@ which returns further events. No sockets, clocks or asyncio here, so the whole
 negotiation is tested in memory.
 
 Every state and what it accepts is in ``_ACCEPTS``; anything else is a protocol
-error that closes the stream with the matching ``<stream:error>``.
+error that closes the stream with the matching ``<stream:error>``. Where each step
+leads is the table in ``ironwall.proto.stream_states`` (drawn in
+``spec/stream-states.md``): the state changes only in ``ServerStream._transition``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import enum
 import secrets
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -48,6 +49,7 @@ from ironwall.proto.sasl import (
 )
 from ironwall.proto.sm import SM, StreamManagement
 from ironwall.proto.stanza import error_reply, iq_result, tag
+from ironwall.proto.stream_states import INITIAL, TRANSITIONS, State, Trigger
 from ironwall.xml import (
     ParserLimits,
     StreamEnded,
@@ -69,7 +71,10 @@ _STREAM_PREFIX = {ns.STREAM: "stream"}
 
 
 class LocalProtocolError(Exception):
-    """The I/O layer called a method that the stream's state does not allow."""
+    """The I/O layer called a method that the stream's state does not allow.
+
+    Also raised for a step the transition table does not have, which is a bug here.
+    """
 
 
 class _StreamError(Exception):
@@ -77,23 +82,6 @@ class _StreamError(Exception):
         super().__init__(condition)
         self.condition = condition
         self.text = text
-
-
-class State(enum.Enum):
-    """Where the stream is in its negotiation (RFC 6120 §4–§7)."""
-
-    EXPECT_HEADER = "expect-header"
-    TLS_OFFERED = "tls-offered"
-    TLS_STARTING = "tls-starting"
-    AUTH_OFFERED = "auth-offered"
-    SASL_LOOKUP = "sasl-lookup"
-    SASL_CHALLENGED = "sasl-challenged"
-    BIND_OFFERED = "bind-offered"
-    BINDING = "binding"
-    SM_RESUMING = "sm-resuming"
-    ESTABLISHED = "established"
-    SM_ENABLING = "sm-enabling"
-    CLOSED = "closed"
 
 
 _STARTTLS = tag(ns.TLS, "starttls")
@@ -168,7 +156,7 @@ class ServerStream:
         self._parser = StreamParser(options.limits)
         self._out = bytearray()
         self._pending: list[Any] = []
-        self.state = State.EXPECT_HEADER
+        self._state = INITIAL
         self.secure = False
         self.domain: str | None = None
         self.jid: JID | None = None
@@ -183,6 +171,18 @@ class ServerStream:
         self._bind_iq: Element | None = None
         #: XEP-0198 state once the client enabled stream management.
         self.sm: StreamManagement | None = None
+
+    @property
+    def state(self) -> State:
+        """Where the stream is in its negotiation."""
+        return self._state
+
+    def _transition(self, trigger: Trigger) -> None:
+        # The only place the state changes, so that the table is the whole state machine.
+        try:
+            self._state = TRANSITIONS[self._state, trigger]
+        except KeyError:
+            raise LocalProtocolError(f"{trigger.value} in state {self._state.value}") from None
 
     @property
     def login_account(self) -> JID | None:
@@ -305,8 +305,10 @@ class ServerStream:
                 if self.domain and opts.registration(self.domain):
                     SubElement(features, tag(ns.REGISTER_FEATURE, "register"))
                     features.extend(opts.preauth_features(self.domain))
-            self.state = (
-                State.TLS_OFFERED if not self.secure and opts.tls_available else State.AUTH_OFFERED
+            self._transition(
+                Trigger.HEADER_BEFORE_TLS
+                if not self.secure and opts.tls_available
+                else Trigger.HEADER_BEFORE_AUTH
             )
         else:
             SubElement(features, tag(ns.BIND, "bind"))
@@ -315,7 +317,7 @@ class ServerStream:
             SubElement(features, tag(SM, "sm"))
             for extra in opts.stream_features():
                 features.append(extra)
-            self.state = State.BIND_OFFERED
+            self._transition(Trigger.HEADER_AFTER_AUTH)
         self._out += serialize(features, parent_ns=ns.CLIENT, prefixes=_STREAM_PREFIX)
 
     def _mechanisms(self) -> list[str]:
@@ -352,7 +354,7 @@ class ServerStream:
             assert self._sasl is not None
             username, self._sasl, self._disabled = self._sasl.username, None, ""
             self._send_sasl("failure", condition="aborted")
-            self.state = State.AUTH_OFFERED
+            self._transition(Trigger.SASL_ABORTED)
             return [AuthFailed(username, "aborted")]
         # An <iq> before binding: registration before auth, bind/session after.
         if self.state is State.BIND_OFFERED:
@@ -369,7 +371,7 @@ class ServerStream:
                 "policy-violation", "data sent between <starttls/> and the TLS handshake"
             )
         self._out += f"<proceed xmlns='{ns.TLS}'/>".encode()
-        self.state = State.TLS_STARTING
+        self._transition(Trigger.TLS_STARTED)
         return [TLSRequested()]
 
     def tls_established(self, channel_binding: bytes | None = None) -> list[StreamEvent]:
@@ -383,6 +385,7 @@ class ServerStream:
         self.secure = True
         self._channel_binding = channel_binding
         self._restart()
+        self._transition(Trigger.TLS_ESTABLISHED)
         return []
 
     def _restart(self) -> None:
@@ -391,7 +394,6 @@ class ServerStream:
         # dropped, but a violation in it still ends the stream.
         self._pending = [item for item in self._pending if isinstance(item, XMLPolicyError)]
         self._header_sent = False
-        self.state = State.EXPECT_HEADER
 
     # ----------------------------------------------------------------- SASL
 
@@ -407,7 +409,7 @@ class ServerStream:
         outcome = self._sasl.begin(initial)
         if isinstance(outcome, SASLFailure):
             return self._sasl_failed(outcome)
-        self.state = State.SASL_LOOKUP
+        self._transition(Trigger.SASL_STARTED)
         return [CredentialsNeeded(outcome, mechanism)]
 
     def supply_credentials(
@@ -448,7 +450,7 @@ class ServerStream:
     def _sasl_step(self, step: SASLStep) -> list[StreamEvent]:
         if isinstance(step, SASLChallenge):
             self._send_sasl("challenge", data=step.data)
-            self.state = State.SASL_CHALLENGED
+            self._transition(Trigger.SASL_CHALLENGE_SENT)
             return []
         if isinstance(step, SASLFailure):
             return self._sasl_failed(step)
@@ -463,6 +465,7 @@ class ServerStream:
         self._sasl = None
         self.jid = account
         self._restart()
+        self._transition(Trigger.SASL_SUCCEEDED)
         return [Authenticated(account)]
 
     def _sasl_failed(self, failure: SASLFailure) -> list[StreamEvent]:
@@ -478,7 +481,7 @@ class ServerStream:
                 "too many failed authentication attempts on this connection; "
                 "check the password, then connect again",
             )
-        self.state = State.AUTH_OFFERED
+        self._transition(Trigger.SASL_FAILED)
         return events
 
     def _send_sasl(
@@ -541,7 +544,7 @@ class ServerStream:
         resource_el = child.find(tag(ns.BIND, "resource"))
         requested = (resource_el.text or "").strip() if resource_el is not None else ""
         self._bind_iq = iq
-        self.state = State.BINDING
+        self._transition(Trigger.BIND_REQUESTED)
         return [BindRequested(requested or None)]
 
     def bind_resource(self, full_jid: JID) -> list[StreamEvent]:
@@ -555,7 +558,7 @@ class ServerStream:
         iq.attrib.pop("to", None)
         self._reply(iq_result(iq, payload))
         self.jid = full_jid
-        self.state = State.ESTABLISHED
+        self._transition(Trigger.BIND_DONE)
         return self._drain()
 
     def refuse_bind(self, condition: str, text: str = "") -> list[StreamEvent]:
@@ -564,7 +567,7 @@ class ServerStream:
             raise LocalProtocolError(f"refuse_bind in state {self.state.value}")
         iq, self._bind_iq = self._bind_iq, None
         self._reply(error_reply(iq, condition, text))
-        self.state = State.BIND_OFFERED
+        self._transition(Trigger.BIND_REFUSED)
         return self._drain()
 
     # ------------------------------------------------------------- stanzas
@@ -620,14 +623,14 @@ class ServerStream:
                 self._sm_failed("bad-request")
                 return []
             # Whatever follows waits for the answer: it belongs to the resumed session.
-            self.state = State.SM_RESUMING
+            self._transition(Trigger.SM_RESUME_REQUESTED)
             return [SMResumeRequested(element.get("previd", ""), handled)]
         if name == _SM_ENABLE:
             if self.sm is not None:
                 self._sm_failed("unexpected-request")
                 return []
             # Counting starts with the answer; what follows waits so that it is counted.
-            self.state = State.SM_ENABLING
+            self._transition(Trigger.SM_ENABLE_REQUESTED)
             return [SMEnableRequested(element.get("resume") in ("true", "1"))]
         if self.sm is None:
             self._sm_failed("unexpected-request")
@@ -650,7 +653,7 @@ class ServerStream:
         if self.state is not State.SM_ENABLING:
             raise LocalProtocolError(f"enable_sm in state {self.state.value}")
         self.sm = StreamManagement(resumption_id)
-        self.state = State.ESTABLISHED
+        self._transition(Trigger.SM_ENABLED)
         resume = (
             f" id='{_escape_attr(resumption_id)}' resume='true' max='{max_seconds}'"
             if resumption_id
@@ -682,7 +685,7 @@ class ServerStream:
             return self._fail("undefined-condition", "acknowledged more stanzas than were sent")
         self.jid = full_jid
         self.sm = state
-        self.state = State.ESTABLISHED
+        self._transition(Trigger.SM_RESUMED)
         self._out += f"<resumed xmlns='{SM}' h='{state.inbound}' previd='{_escape_attr(state.id or '')}'/>".encode()
         for stanza in state.unacked:
             self._out += serialize(stanza, parent_ns=ns.CLIENT)
@@ -693,7 +696,7 @@ class ServerStream:
         if self.state is not State.SM_RESUMING:
             raise LocalProtocolError(f"refuse_resume in state {self.state.value}")
         self._sm_failed("item-not-found")
-        self.state = State.BIND_OFFERED
+        self._transition(Trigger.SM_RESUME_REFUSED)
         return self._drain()
 
     def send_raw(self, data: bytes) -> None:
@@ -714,7 +717,7 @@ class ServerStream:
 
     def _on_peer_close(self) -> list[StreamEvent]:
         self._out += b"</stream:stream>"
-        self.state = State.CLOSED
+        self._transition(Trigger.CLOSE)
         return [StreamClosed(None, by_peer=True)]
 
     def close(self, condition: str | None = None, text: str = "") -> list[StreamEvent]:
@@ -737,7 +740,7 @@ class ServerStream:
 
     def _end(self, condition: str | None) -> list[StreamEvent]:
         self._out += b"</stream:stream>"
-        self.state = State.CLOSED
+        self._transition(Trigger.CLOSE)
         self._pending.clear()
         return [StreamClosed(condition, by_peer=False)]
 
