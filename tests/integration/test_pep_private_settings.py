@@ -60,3 +60,11 @@ def test_a_misspelt_limit_is_still_refused(tmp_path: Path) -> None:
     path.write_text("[limits]\npep_max_item = 5\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="unknown limit 'pep_max_item'"):
         load_config(path)
+
+
+@pytest.mark.parametrize("value", ['"many"', "true", "2.5"])
+def test_a_limit_that_is_not_a_whole_number_is_refused(tmp_path: Path, value: str) -> None:
+    path = tmp_path / "ironwall.toml"
+    path.write_text(f"[limits]\nprivate_max_elements = {value}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"'limits\.private_max_elements' has the wrong type"):
+        load_config(path)

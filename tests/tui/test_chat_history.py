@@ -165,3 +165,31 @@ async def test_a_message_written_before_what_is_shown_goes_where_it_belongs(
         async with bob.open(PASSPHRASE, available=True) as bob_session:
             await bob_session.send(alice.jid, "live again")
             await until(pilot, lambda: _bodies(screen)[-1:] == ["live again"], "the live one")
+
+
+async def test_switching_while_new_messages_wait_to_be_added_shows_the_other_conversation(
+    chat_world: World,
+) -> None:
+    """Messages still waiting for the next batch belong to the conversation they came
+    in: switching away drops them from the view (they are in the history)."""
+    alice, bob, carol = await chat_world.create("alice", "bob", "carol")
+    await chat_world.befriend("alice", "bob")
+    await chat_world.befriend("alice", "carol")
+    app = chat_app(alice)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await main_screen(pilot)
+        session = screen.session
+        _seed(session, carol.jid, 3, time.time() - DAY)
+        await _opened(pilot, screen, bob.jid)
+        for body in ("first", "second", "third"):
+            message = session.state.add_message(
+                bob.jid, Direction.IN, body, time.time(), MessageStatus.VERIFIED
+            )
+            assert message is not None
+            screen.messages.add(message)
+        assert _bodies(screen)[-1:] == ["first"]  # the others wait for the next batch
+        await _opened(pilot, screen, carol.jid)
+        await pilot.pause(0.3)
+        assert _bodies(screen) == ["message 0", "message 1", "message 2"]
+        await _opened(pilot, screen, bob.jid)
+        assert _bodies(screen)[-3:] == ["first", "second", "third"]

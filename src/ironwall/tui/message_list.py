@@ -96,6 +96,7 @@ class MessageList(OptionList):
     def show(self, messages: list[Message], *, more_before: bool) -> None:
         """Show a conversation's newest page (replacing what was shown)."""
         self._cancel_flush()
+        self._pending = []
         self._messages = {m.id: m for m in messages}
         self._made = {}
         self.more_before = more_before
@@ -170,8 +171,9 @@ class MessageList(OptionList):
             return
         self._flushed_at = time.monotonic()
         at_bottom = self.scroll_y >= self.max_scroll_y - 1
+        waiting = set(pending)
         new = sorted((self._messages[i] for i in pending), key=_order)
-        shown = [m for m in self._messages.values() if m.id not in set(pending)]
+        shown = [m for m in self._messages.values() if m.id not in waiting]
         if shown and _order(new[0]) < max(map(_order, shown)):
             # Written before what is shown (an archive copy, a slow server): in its place.
             top = self.scroll_y
